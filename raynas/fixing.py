@@ -1,0 +1,111 @@
+"""Fixing a model to one architecture: ``fix(model, genome)`` returns a plain ``nn.Module``."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping, Sequence
+
+import torch.nn as nn
+
+from raynas.mutables import (InputChoice, LayerChoice, Mutable, bind_keys, decision_indices,
+                             select_inputs)
+
+
+class FixedInputChoice(nn.Module):
+    """An InputChoice fixed to a selection: same forward contract, no decision left."""
+
+    def __init__(self, names: Sequence[str], chosen: Sequence[int], reduction: str,
+                 return_mask: bool, key: str):
+        super().__init__()
+        self.names = list(names)
+        self.chosen = sorted(int(i) for i in chosen)
+        self.reduction = reduction
+        self.return_mask = return_mask
+        self.key = key
+
+    def forward(self, optional_inputs: Any) -> Any:
+        return select_inputs(optional_inputs, self.names, self.chosen, self.reduction,
+                             self.return_mask, self.key)
+
+    def extra_repr(self) -> str:
+        return f"key={self.key!r}, chosen={[self.names[i] for i in self.chosen]}"
+
+
+class MaskedLayer(nn.Module):
+    """A LayerChoice with ``return_mask=True`` fixed to one candidate: ``(output, mask)``."""
+
+    def __init__(self, op: nn.Module, n_candidates: int, index: int):
+        super().__init__()
+        self.op = op
+        self.n_candidates = n_candidates
+        self.index = index
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        import torch
+
+        out = self.op(*args, **kwargs)
+        device = out.device if isinstance(out, torch.Tensor) else None
+        mask = torch.zeros(self.n_candidates, dtype=torch.bool, device=device)
+        mask[self.index] = True
+        return out, mask
+
+
+def _replacement(mutable: Mutable, indices: list[int]) -> nn.Module:
+    if isinstance(mutable, LayerChoice):
+        op = mutable.choices[indices[0]]
+        return MaskedLayer(op, len(mutable), indices[0]) if mutable.return_mask else op
+    assert isinstance(mutable, InputChoice)
+    return FixedInputChoice(mutable.names, indices, mutable.reduction, mutable.return_mask,
+                            mutable.key or "")
+
+
+def fix(model: nn.Module, genome: Mapping[str, Any], inplace: bool = False) -> nn.Module:
+    """A plain ``nn.Module`` with every mutable replaced by its decision in ``genome``.
+
+    Each LayerChoice becomes its chosen candidate (the others are dropped, so the parameter
+    count equals the hand-written model's); each InputChoice a :class:`FixedInputChoice`.
+    The chosen weights are the supernet's (copied unless ``inplace``). ``genome`` is
+    validated first: a missing key, an unknown key or an invalid decision raises
+    ``ValueError`` naming the key and the valid choices.
+    """
+    binding = bind_keys(model)
+    canonical = binding.space.validate(genome)
+    target = model if inplace else copy.deepcopy(model)
+    target_binding = bind_keys(target) if not inplace else binding
+    # Deepest first: replacing an outer LayerChoice moves the paths of the mutables inside it.
+    for mutable, path in reversed(list(zip(target_binding.mutables, target_binding.paths))):
+        dim = binding.space[mutable.key]
+        new = _replacement(mutable, decision_indices(dim, canonical[mutable.key]))
+        if not path:
+            return new
+        parent_path, _, name = path.rpartition(".")
+        parent = target.get_submodule(parent_path) if parent_path else target
+        setattr(parent, name, new)
+    return target
+
+
+def count_parameters(model: nn.Module, genome: Mapping[str, Any] | None = None) -> int:
+    """Number of parameters of ``model``, or of ``fix(model, genome)`` without building it.
+
+    Parameters shared between modules count once.
+    """
+    if genome is None:
+        return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    binding = bind_keys(model)
+    canonical = binding.space.validate(genome)
+    seen: dict[int, int] = {}
+
+    def visit(module: nn.Module) -> None:
+        for param in module._parameters.values():
+            if param is not None:
+                seen[id(param)] = param.numel()
+        if isinstance(module, LayerChoice):
+            dim = binding.space[module.key]
+            children = [module.choices[i] for i in decision_indices(dim, canonical[module.key])]
+        else:
+            children = list(module.children())
+        for child in children:
+            visit(child)
+
+    visit(model)
+    return sum(seen.values())

@@ -1,0 +1,331 @@
+"""The search space as plain data: one :class:`Dimension` per mutable key.
+
+A *genome* is a JSON-able ``dict`` ``{key: decision}``:
+
+* a ``layer`` dimension (LayerChoice) takes the chosen candidate's name (``str``);
+* an ``input`` dimension (InputChoice) takes the list of chosen candidate names, in
+  candidate order (an empty list is the empty choice).
+
+This module imports neither torch nor ray: strategies depend on it alone.
+``SearchSpace.from_model`` imports the torch side lazily.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence, Union
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch.nn as nn
+
+Genome = dict[str, Any]
+SeedLike = Union[int, None, random.Random, np.random.Generator]
+
+LAYER = "layer"
+INPUT = "input"
+KINDS = (LAYER, INPUT)
+
+
+def make_rng(seed: SeedLike) -> np.random.Generator:
+    """A ``numpy.random.Generator`` from an int, ``None``, a ``Random`` or a Generator.
+
+    A Generator is used as is (its state advances); an int or ``None`` seeds a new one.
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, random.Random):
+        return np.random.default_rng(seed.getrandbits(64))
+    if seed is None or isinstance(seed, (int, np.integer)):
+        return np.random.default_rng(seed)
+    raise TypeError(
+        f"seed must be an int, None, random.Random or numpy.random.Generator, "
+        f"got {type(seed).__name__}")
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One decision of the space.
+
+    ``choices`` are candidate names. For ``kind="input"``, ``n_chosen=None`` allows any
+    subset (the empty one included); an int requires exactly that many inputs.
+    """
+
+    key: str
+    kind: str
+    choices: tuple[str, ...]
+    n_chosen: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.key, str) or not self.key:
+            raise ValueError(f"a dimension key must be a non-empty string, got {self.key!r}")
+        if self.kind not in KINDS:
+            raise ValueError(
+                f"dimension {self.key!r}: kind must be one of {list(KINDS)}, got {self.kind!r}")
+        object.__setattr__(self, "choices", tuple(str(c) for c in self.choices))
+        if len(set(self.choices)) != len(self.choices):
+            raise ValueError(
+                f"dimension {self.key!r}: candidate names must be unique, got {list(self.choices)}")
+        if self.kind == LAYER:
+            if not self.choices:
+                raise ValueError(f"dimension {self.key!r}: a LayerChoice needs at least one candidate")
+            if self.n_chosen is not None:
+                raise ValueError(f"dimension {self.key!r}: n_chosen applies to InputChoice only")
+        elif self.n_chosen is not None and not 0 <= self.n_chosen <= len(self.choices):
+            raise ValueError(
+                f"dimension {self.key!r}: n_chosen must be between 0 and the number of "
+                f"candidates ({len(self.choices)}), got {self.n_chosen}")
+
+    @property
+    def size(self) -> int:
+        """Number of distinct decisions."""
+        if self.kind == LAYER:
+            return len(self.choices)
+        if self.n_chosen is None:
+            return 2 ** len(self.choices)
+        return math.comb(len(self.choices), self.n_chosen)
+
+    def describe(self) -> str:
+        """The valid decisions in words, for error messages."""
+        if self.kind == LAYER:
+            return f"one of {list(self.choices)}"
+        count = "any number" if self.n_chosen is None else f"exactly {self.n_chosen}"
+        return f"a list of {count} of {list(self.choices)}"
+
+    def default(self) -> Any:
+        """The supernet's default decision: the first candidate, or all inputs
+        (the first ``n_chosen`` when ``n_chosen`` is set)."""
+        if self.kind == LAYER:
+            return self.choices[0]
+        count = len(self.choices) if self.n_chosen is None else self.n_chosen
+        return list(self.choices[:count])
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        """A uniformly random decision."""
+        n = len(self.choices)
+        if self.kind == LAYER:
+            return self.choices[int(rng.integers(n))]
+        if self.n_chosen is None:
+            mask = rng.integers(2, size=n)
+            return [c for c, bit in zip(self.choices, mask) if bit]
+        picked = sorted(int(i) for i in rng.choice(n, size=self.n_chosen, replace=False))
+        return [self.choices[i] for i in picked]
+
+    def decisions(self) -> Iterator[Any]:
+        """Every valid decision, in a fixed order."""
+        if self.kind == LAYER:
+            yield from self.choices
+            return
+        sizes = range(len(self.choices) + 1) if self.n_chosen is None else [self.n_chosen]
+        for k in sizes:
+            for combo in itertools.combinations(self.choices, k):
+                yield list(combo)
+
+    def normalize(self, decision: Any) -> Any:
+        """The canonical form of a decision, or ``ValueError`` naming the key.
+
+        Accepts NNI v1 export forms too: a candidate name, an index, or a one-hot (LayerChoice)
+        / multi-hot (InputChoice) list of booleans.
+        """
+        if self.kind == LAYER:
+            return self._normalize_layer(decision)
+        return self._normalize_input(decision)
+
+    def _invalid(self, decision: Any, why: str = "") -> ValueError:
+        extra = f" ({why})" if why else ""
+        return ValueError(
+            f"invalid decision for key {self.key!r}: got {decision!r}{extra}; "
+            f"valid: {self.describe()}")
+
+    def _index(self, item: Any, decision: Any) -> int:
+        if isinstance(item, (bool, np.bool_)):
+            raise self._invalid(decision)
+        if isinstance(item, str):
+            if item in self.choices:
+                return self.choices.index(item)
+            raise self._invalid(decision, f"unknown candidate {item!r}")
+        if isinstance(item, (int, np.integer)):
+            if 0 <= int(item) < len(self.choices):
+                return int(item)
+            raise self._invalid(decision, f"index {int(item)} out of range")
+        raise self._invalid(decision)
+
+    def _from_bools(self, decision: Sequence[Any]) -> list[int] | None:
+        if decision and all(isinstance(b, (bool, np.bool_)) for b in decision):
+            if len(decision) != len(self.choices):
+                raise self._invalid(decision, f"mask of length {len(decision)}, "
+                                    f"expected {len(self.choices)}")
+            return [i for i, b in enumerate(decision) if b]
+        return None
+
+    def _normalize_layer(self, decision: Any) -> str:
+        if isinstance(decision, (list, tuple)):
+            picked = self._from_bools(list(decision))
+            if picked is None and len(decision) == 1:
+                picked = [self._index(decision[0], decision)]
+            if picked is None or len(picked) != 1:
+                raise self._invalid(decision, "a LayerChoice takes exactly one candidate")
+            return self.choices[picked[0]]
+        return self.choices[self._index(decision, decision)]
+
+    def _normalize_input(self, decision: Any) -> list[str]:
+        if isinstance(decision, (str, int, np.integer)) and not isinstance(decision, bool):
+            decision = [decision]
+        if not isinstance(decision, (list, tuple)):
+            raise self._invalid(decision)
+        picked = self._from_bools(list(decision))
+        if picked is None:
+            picked = [self._index(item, decision) for item in decision]
+        if len(set(picked)) != len(picked):
+            raise self._invalid(decision, "a candidate is chosen twice")
+        if self.n_chosen is not None and len(picked) != self.n_chosen:
+            raise self._invalid(decision, f"{len(picked)} chosen")
+        return [self.choices[i] for i in sorted(picked)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "kind": self.kind, "choices": list(self.choices),
+                "n_chosen": self.n_chosen}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Dimension":
+        allowed = {"key", "kind", "choices", "n_chosen"}
+        unknown = set(data) - allowed
+        if unknown:
+            raise ValueError(f"unknown dimension fields {sorted(unknown)}; allowed: {sorted(allowed)}")
+        n_chosen = data.get("n_chosen")
+        if n_chosen is not None and (isinstance(n_chosen, bool) or not isinstance(n_chosen, int)):
+            raise ValueError(f"n_chosen must be an int or null, got {n_chosen!r}")
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+            raise ValueError(f"choices must be a list of strings, got {choices!r}")
+        return cls(key=data.get("key"), kind=data.get("kind"), choices=tuple(choices),
+                   n_chosen=n_chosen)
+
+
+class SearchSpace:
+    """An ordered set of dimensions, one per distinct mutable key (model order).
+
+    Value semantics: two spaces with the same dimensions are equal and hash equally.
+    """
+
+    def __init__(self, dimensions: Sequence[Dimension]):
+        self.dimensions: tuple[Dimension, ...] = tuple(dimensions)
+        keys = [d.key for d in self.dimensions]
+        duplicated = sorted({k for k in keys if keys.count(k) > 1})
+        if duplicated:
+            raise ValueError(f"a search space lists each key once; duplicated: {duplicated}")
+        self._by_key = {d.key: d for d in self.dimensions}
+
+    @classmethod
+    def from_model(cls, model: "nn.Module") -> "SearchSpace":
+        """The space of a model with mutables (keys bound from module paths)."""
+        from raynas.mutables import bind_keys
+
+        return bind_keys(model).space
+
+    @property
+    def keys(self) -> list[str]:
+        return [d.key for d in self.dimensions]
+
+    @property
+    def size(self) -> int:
+        """Number of distinct genomes."""
+        return math.prod(d.size for d in self.dimensions)
+
+    def __len__(self) -> int:
+        return len(self.dimensions)
+
+    def __getitem__(self, key: str) -> Dimension:
+        try:
+            return self._by_key[key]
+        except KeyError:
+            raise KeyError(f"unknown key {key!r}; known keys: {self.keys}") from None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._by_key
+
+    def __iter__(self) -> Iterator[Dimension]:
+        return iter(self.dimensions)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SearchSpace) and self.dimensions == other.dimensions
+
+    def __hash__(self) -> int:
+        return hash(self.dimensions)
+
+    def __repr__(self) -> str:
+        return f"SearchSpace(keys={self.keys}, size={self.size})"
+
+    def sample(self, seed: SeedLike = None) -> Genome:
+        """A uniformly random genome; the same int seed gives the same genome."""
+        rng = make_rng(seed)
+        return {d.key: d.sample(rng) for d in self.dimensions}
+
+    def default(self) -> Genome:
+        """The supernet's default genome (first candidates, all inputs)."""
+        return {d.key: d.default() for d in self.dimensions}
+
+    def validate(self, genome: Mapping[str, Any]) -> Genome:
+        """Check a genome and return its canonical form.
+
+        Raises ``ValueError`` for a missing key, an unknown key or an invalid decision,
+        naming the key, the value received and the valid choices. Accepts NNI v1 forms
+        (names, indices, boolean masks).
+        """
+        if not isinstance(genome, Mapping):
+            raise ValueError(f"a genome must be a mapping {{key: decision}}, got {type(genome).__name__}")
+        unknown = [k for k in genome if k not in self._by_key]
+        if unknown:
+            raise ValueError(f"unknown key(s) {unknown} in genome; valid keys: {self.keys}")
+        missing = [k for k in self.keys if k not in genome]
+        if missing:
+            details = "; ".join(f"{k!r}: {self._by_key[k].describe()}" for k in missing)
+            raise ValueError(f"genome misses key(s) {missing}; expected {details}")
+        return {d.key: d.normalize(genome[d.key]) for d in self.dimensions}
+
+    def genomes(self) -> Iterator[Genome]:
+        """Every genome of the space, in a fixed order (use on small spaces)."""
+        per_key = [list(d.decisions()) for d in self.dimensions]
+        for combo in itertools.product(*per_key):
+            yield {d.key: value for d, value in zip(self.dimensions, combo)}
+
+    @staticmethod
+    def genome_id(genome: Mapping[str, Any]) -> str:
+        """A canonical text form of a (validated) genome: equal genomes, equal ids."""
+        return json.dumps(dict(genome), sort_keys=True, separators=(",", ":"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": "raynas.space/1", "dimensions": [d.to_dict() for d in self.dimensions]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "SearchSpace":
+        if not isinstance(data, Mapping) or data.get("format") != "raynas.space/1":
+            raise ValueError("not a raynas search space: expected a JSON object with "
+                             "\"format\": \"raynas.space/1\"")
+        dims = data.get("dimensions")
+        if not isinstance(dims, list):
+            raise ValueError(f"\"dimensions\" must be a list, got {type(dims).__name__}")
+        return cls([Dimension.from_dict(d) for d in dims])
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> "SearchSpace":
+        return cls.from_dict(json.loads(text))
+
+    def apply(self, model: "nn.Module", genome: Mapping[str, Any]) -> None:
+        """Set the supernet's current choice to ``genome`` (validated), in place."""
+        from raynas.mutables import bind_keys, decision_indices
+
+        canonical = self.validate(genome)
+        binding = bind_keys(model)
+        if binding.space != self:
+            raise ValueError("this model's space differs from the space the genome is applied with")
+        for mutable in binding.mutables:
+            mutable.set_choice(decision_indices(self[mutable.key], canonical[mutable.key]))
