@@ -32,6 +32,7 @@ def _add_commands() -> None:
 
     for module_name, attr in [
         ("raynas.bench", "bench_command"),
+        ("raynas.evolve_cli", "evolve_command"),
     ]:
         try:
             module = importlib.import_module(module_name)

@@ -1,0 +1,342 @@
+"""``raynas evolve``: run a strategy on Ray Tune, one trial per candidate, rows to Parquet.
+
+Flow: settings -> space (from the model) and dataset (checked to fit, put once in Ray's
+object store) -> strategy (rebuilt from the Parquet log on ``--resume``) -> Tune with the
+:class:`~raynas.searcher.StrategySearcher` and warm, reused workers -> one row per
+finished trial (completed, failed or rejected) streamed by :class:`RunRecorder`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from raynas.results import (ResultsWriter, history, make_row, read_run_info, read_trials,
+                            write_run_info)
+from raynas.settings import EvolveSettings
+from raynas.space import SearchSpace
+
+# Tune's own loggers and frequent experiment snapshots are pure overhead here: raynas keeps
+# its own Parquet log and resumes from it.
+TUNE_ENV = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "TUNE_GLOBAL_CHECKPOINT_S": "3600",
+            "RAY_AIR_NEW_OUTPUT": "0", "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
+
+
+@dataclass
+class RunSummary:
+    out: Path
+    total: int
+    counts: dict[str, int]
+    best: dict[str, Any] | None
+    exhausted: bool
+
+
+class RunError(ValueError):
+    """Bad input to a run, with the rule, the value and the way out."""
+
+
+def default_out(settings: EvolveSettings) -> Path:
+    name = settings.name or (f"{Path(settings.space.split(':')[-1]).stem}-{settings.strategy}-"
+                             f"{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    return Path("raynas-runs") / name
+
+
+def prepare(settings: EvolveSettings):
+    """Resolve the space, dataset and strategy class before Ray starts (clear errors)."""
+    import raynas.strategies
+    from raynas import datasets
+    from raynas.space_source import parse_space
+
+    try:
+        source = parse_space(settings.space)
+    except ValueError as err:
+        raise RunError(str(err)) from None
+    model = source.factory()()
+    space = SearchSpace.from_model(model)
+    try:
+        strategy_class = raynas.strategies.get(settings.strategy)
+    except KeyError as err:
+        raise RunError(f"--strategy: {err.args[0]}") from None
+    if settings.dataset not in datasets.names():
+        raise RunError(f"--dataset: unknown dataset {settings.dataset!r}; known: "
+                       f"{', '.join(datasets.names())}")
+    try:
+        bundle = datasets.load(settings.dataset, data_dir=settings.data_dir,
+                               input_shape=source.input_shape(), download=settings.download,
+                               limit=settings.limit)
+    except (FileNotFoundError, ValueError) as err:
+        raise RunError(f"--dataset {settings.dataset}: {err}") from None
+    input_shape = tuple(source.input_shape() or bundle.input_shape)
+    num_classes = int(source.num_classes() or bundle.num_classes)
+    try:
+        datasets.check_fits(bundle, input_shape, num_classes)
+    except ValueError as err:
+        raise RunError(str(err)) from None
+    return source, space, strategy_class, bundle, input_shape, num_classes
+
+
+def make_strategy(strategy_class: Any, space: SearchSpace, settings: EvolveSettings) -> Any:
+    options: dict[str, Any] = {"seed": settings.seed, "budget": settings.trials}
+    if settings.population_size is not None:
+        options["population_size"] = settings.population_size
+    if settings.sample_size is not None:
+        options["sample_size"] = settings.sample_size
+    try:
+        return strategy_class(space, **options)
+    except TypeError as err:
+        raise RunError(f"--strategy {settings.strategy}: {err}") from None
+
+
+class RunRecorder:
+    """Turns finished Tune trials (and rejected genomes) into Parquet rows and progress."""
+
+    def __init__(self, writer: ResultsWriter, space: SearchSpace, settings: EvolveSettings,
+                 progress: Any):
+        self.writer = writer
+        self.space = space
+        self.settings = settings
+        self.progress = progress
+        self.recorded: set[str] = set()
+
+    def row(self, trial_id: str, genome: dict[str, Any], **values: Any) -> dict[str, Any]:
+        return make_row(self.space.keys, genome, trial_id=trial_id, strategy=self.settings.strategy,
+                        seed=self.settings.seed, **values)
+
+    def record(self, row: dict[str, Any], was_running: bool = True) -> None:
+        if row["trial_id"] in self.recorded:
+            return
+        self.recorded.add(row["trial_id"])
+        self.writer.add(row)
+        self.progress.finished(row, was_running=was_running)
+
+    def rejected(self, genome: dict[str, Any], order: int, parent: str | None, reason: str,
+                 params: int | None) -> None:
+        now = datetime.now().astimezone()
+        self.record(self.row(f"rejected_{order:05d}_{uuid.uuid4().hex[:6]}", genome, order=order,
+                             status="rejected", parent_trial_id=parent, params=params, error=reason,
+                             started_at=now, finished_at=now), was_running=False)
+
+    def trial_finished(self, trial: Any, error_text: str | None = None) -> None:
+        config, result = trial.config, dict(trial.last_result or {})
+        if error_text is None and not result.get("final"):
+            error_text = "the trial ended without a final report"
+        status = "failed" if error_text else result.get("status", "failed")
+        finished = result.get("finished_at") or datetime.now().astimezone().isoformat()
+        self.record(self.row(
+            trial.trial_id, config["genome"], order=config["order"], status=status,
+            parent_trial_id=config.get("parent_trial_id"),
+            accuracy=_number(result.get("accuracy")) if status == "completed" else None,
+            loss=_number(result.get("loss")) if status == "completed" else None,
+            params=result.get("params"), epochs=result.get("epochs"),
+            train_seconds=result.get("train_seconds"), node=result.get("node"),
+            node_ip=result.get("node_ip"), gpu_ids=result.get("gpu_ids"),
+            started_at=_time(result.get("started_at") or finished), finished_at=_time(finished),
+            error=error_text or result.get("error")))
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def _time(value: Any) -> datetime:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _tune_callback(recorder: RunRecorder):
+    from ray.tune import Callback
+
+    class RecorderCallback(Callback):
+        """Forwards Tune's trial events to the run's recorder (driver process only)."""
+
+        def __init__(self) -> None:
+            self.recorder: RunRecorder | None = None
+
+        def on_trial_start(self, iteration, trials, trial, **info):
+            self.recorder.progress.started()
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            self.recorder.trial_finished(trial)
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            error = trial.get_error()
+            text = f"trial lost after {trial.num_failures} attempt(s): {error}" if error else \
+                "trial lost (worker or node died)"
+            self.recorder.trial_finished(trial, error_text=text[:2000])
+
+        def __getstate__(self):  # Tune pickles its callbacks; the recorder stays behind
+            return {"recorder": None}
+
+    callback = RecorderCallback()
+    callback.recorder = recorder
+    return callback
+
+
+def _screen(factory: Any, max_params: int | None):
+    if max_params is None:
+        return None
+    from raynas.fixing import count_parameters
+
+    supernet = factory()
+
+    def screen(genome: dict[str, Any]):
+        params = count_parameters(supernet, genome)
+        if params > max_params:
+            return (f"rejected before training: {params} parameters > --max-params {max_params}",
+                    params)
+        return None
+
+    return screen
+
+
+def _start_ray(settings: EvolveSettings, runtime_env: dict[str, Any]) -> bool:
+    """Start or join Ray; True when this call started it (and must shut it down)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                               "configure_logging": True, "logging_level": "ERROR"}
+    if runtime_env:
+        options["runtime_env"] = runtime_env
+    address = settings.address or os.environ.get("RAY_ADDRESS")
+    if address:
+        options["address"] = address
+    else:
+        if settings.num_cpus is not None:
+            options["num_cpus"] = settings.num_cpus
+        if settings.num_gpus is not None:
+            options["num_gpus"] = settings.num_gpus
+    ray.init(**options)
+    return True
+
+
+def _max_concurrent(settings: EvolveSettings, remaining: int) -> int:
+    import ray
+
+    if settings.max_concurrent:
+        return max(1, min(settings.max_concurrent, remaining))
+    resources = ray.cluster_resources()
+    slots = math.floor(resources.get("CPU", 1) / settings.cpus_per_trial + 1e-9)
+    if settings.gpus_per_trial > 0:
+        slots = min(slots, math.floor(resources.get("GPU", 0) / settings.gpus_per_trial + 1e-9))
+    return max(1, min(slots, remaining))
+
+
+def resume_settings(run_dir: Path, overrides: dict[str, Any]) -> EvolveSettings:
+    """The settings of an earlier run, with the options given again on the command line."""
+    info = read_run_info(run_dir)
+    values = dict(info.get("settings", {}))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    values["out"] = str(run_dir)
+    return EvolveSettings(**values)
+
+
+def evolve(settings: EvolveSettings, resume: bool = False, quiet: bool = False) -> RunSummary:
+    """Run (or with ``resume``, continue) a search; returns counts and the best row."""
+    for name, value in TUNE_ENV.items():
+        os.environ.setdefault(name, value)
+    out = Path(settings.out) if settings.out else default_out(settings)
+    if not resume and (out / "trials").exists() and any((out / "trials").iterdir()):
+        raise RunError(f"{out} already holds a run; continue it with `raynas evolve --resume {out}` "
+                       f"or choose another --out")
+    source, space, strategy_class, bundle, input_shape, num_classes = prepare(settings)
+    if resume:
+        recorded = space.to_dict() == read_run_info(out).get("space")
+        if not recorded:
+            raise RunError(f"{out}: the run's recorded search space differs from {settings.space!r}'s "
+                           f"current one; resume with the same space")
+    strategy = make_strategy(strategy_class, space, settings)
+    writer = ResultsWriter(out, space.keys)
+    rows = read_trials(out)
+    if len(rows):
+        strategy.replay(list(history(rows)))
+    write_run_info(out, {"settings": settings.model_dump(), "space": space.to_dict(),
+                         "input_shape": list(input_shape), "num_classes": num_classes,
+                         "dataset": repr(bundle), "updated_at": datetime.now().isoformat()})
+    done = len(rows)
+    best = rows.loc[rows["status"] == "completed", "accuracy"].max() if done else None
+    remaining = settings.trials - done
+    exhausted = False
+    if remaining > 0:
+        exhausted = _run_tune(settings, source, space, strategy, bundle, input_shape,
+                              num_classes, writer, rows, best, quiet)
+    writer.close()
+    return summarize(out, settings.trials, exhausted)
+
+
+def _run_tune(settings, source, space, strategy, bundle, input_shape, num_classes, writer,
+              rows, best, quiet) -> bool:
+    import ray
+    from ray import tune
+
+    from raynas.progress import RunProgress
+    from raynas.searcher import StrategySearcher
+    from raynas.trial import DataHandle, TrialSettings, run_trial
+
+    started_ray = _start_ray(settings, source.runtime_env())
+    storage = Path(tempfile.mkdtemp(prefix="raynas-tune-"))
+    try:
+        done = len(rows)
+        remaining = settings.trials - done
+        known = {}
+        for trial_id, genome_text, status in zip(rows.get("trial_id", []), rows.get("genome", []),
+                                                 rows.get("status", [])):
+            if status != "rejected":
+                known[SearchSpace.genome_id(json.loads(genome_text))] = trial_id
+        trial_settings = TrialSettings(
+            space=source, input_shape=tuple(input_shape), num_classes=num_classes,
+            epochs=settings.epochs, batch_size=settings.batch_size,
+            lr=settings.lr if settings.lr is not None else _default_lr(),
+            cpus_per_trial=settings.cpus_per_trial, gpus_per_trial=settings.gpus_per_trial,
+            max_batches_per_epoch=settings.max_batches_per_epoch)
+        data = DataHandle(ray.put(bundle))
+        trainable = tune.with_resources(
+            tune.with_parameters(run_trial, settings=trial_settings, data=data),
+            {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
+        with RunProgress(settings.trials, done=done, best=best, quiet=quiet) as progress:
+            recorder = RunRecorder(writer, space, settings, progress)
+            searcher = StrategySearcher(
+                strategy, space, total=settings.trials, first_order=int(rows["order"].max()) + 1
+                if done else 1, trial_seed=settings.seed,
+                screen=_screen(source.factory(), settings.max_params),
+                on_rejected=recorder.rejected, known_trials=known)
+            tuner = tune.Tuner(
+                trainable,
+                tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1,
+                                            max_concurrent_trials=_max_concurrent(settings, remaining),
+                                            reuse_actors=True),
+                run_config=tune.RunConfig(
+                    name="raynas", storage_path=str(storage), verbose=0,
+                    callbacks=[_tune_callback(recorder)],
+                    failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+                    checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)))
+            tuner.fit()
+        return searcher.progress.exhausted
+    finally:
+        shutil.rmtree(storage, ignore_errors=True)
+        if started_ray:
+            ray.shutdown()
+
+
+def _default_lr() -> float:
+    from raynas.training import DEFAULT_LR
+
+    return DEFAULT_LR
+
+
+def summarize(out: Path, total: int, exhausted: bool = False) -> RunSummary:
+    rows = read_trials(out)
+    counts = {status: int((rows["status"] == status).sum()) for status in ("completed", "failed", "rejected")}
+    completed = rows[rows["status"] == "completed"]
+    best = None
+    if len(completed):
+        best = completed.loc[completed["accuracy"].idxmax()].to_dict()
+    return RunSummary(out=out, total=total, counts=counts, best=best, exhausted=exhausted)

@@ -1,0 +1,269 @@
+"""The run's results: one Parquet row per finished trial, the source of truth.
+
+Layout of a run folder ``DIR``::
+
+    DIR/run.json                 settings and search space of the run
+    DIR/trials/part-*.parquet    the rows; ``pandas.read_parquet(DIR / "trials")`` reads them
+    DIR/trials.journal.jsonl     rows not yet in a part file (appended as each trial ends)
+
+Every finished trial is appended to the journal at once (one ``write``: a driver killed
+with SIGKILL keeps it), and the journal's rows become a Parquet part file at most about
+once a second, written atomically (a temporary file, then ``os.replace``). Opening a
+writer on an existing run first moves journal rows that are not yet in Parquet into a
+part; closing it compacts all parts into one file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+STATUSES = ("completed", "failed", "rejected")
+ARCH_PREFIX = "arch."
+
+# Fixed columns, in order; one ``arch.<key>`` string column per mutable key follows ``genome``.
+BASE_COLUMNS: list[tuple[str, pa.DataType]] = [
+    ("trial_id", pa.string()),
+    ("order", pa.int64()),
+    ("status", pa.string()),
+    ("genome", pa.string()),
+    ("parent_trial_id", pa.string()),
+    ("accuracy", pa.float64()),
+    ("loss", pa.float64()),
+    ("params", pa.int64()),
+    ("epochs", pa.int64()),
+    ("train_seconds", pa.float64()),
+    ("node", pa.string()),
+    ("node_ip", pa.string()),
+    ("gpu_ids", pa.string()),
+    ("started_at", pa.timestamp("ms", tz="UTC")),
+    ("finished_at", pa.timestamp("ms", tz="UTC")),
+    ("error", pa.string()),
+    ("strategy", pa.string()),
+    ("seed", pa.int64()),
+]
+
+
+class ResultsError(ValueError):
+    """A results folder or file that cannot be read, with the file and the way out."""
+
+
+def results_schema(keys: Sequence[str]) -> pa.Schema:
+    """The Parquet schema of a run whose space has ``keys``."""
+    fields = []
+    for name, dtype in BASE_COLUMNS:
+        fields.append(pa.field(name, dtype))
+        if name == "genome":
+            fields.extend(pa.field(ARCH_PREFIX + key, pa.string()) for key in keys)
+    return pa.schema(fields)
+
+
+def arch_value(decision: Any) -> str:
+    """A decision as an ``arch.<key>`` cell: the name, or JSON for an input list."""
+    return decision if isinstance(decision, str) else json.dumps(decision)
+
+
+def make_row(keys: Sequence[str], genome: Mapping[str, Any], **values: Any) -> dict[str, Any]:
+    """A row with ``genome`` as JSON text plus one ``arch.<key>`` column per key."""
+    status = values.get("status")
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {list(STATUSES)}, got {status!r}")
+    row: dict[str, Any] = {name: None for name, _ in BASE_COLUMNS}
+    unknown = set(values) - set(row)
+    if unknown:
+        raise ValueError(f"unknown result columns {sorted(unknown)}; known: {list(row)}")
+    row.update(values)
+    row["genome"] = json.dumps(dict(genome), sort_keys=True)
+    for key in keys:
+        row[ARCH_PREFIX + key] = arch_value(genome[key])
+    return row
+
+
+class ResultsWriter:
+    """Streams rows of one run to ``DIR/trials`` (see the module docstring).
+
+    ``add(row)`` journals the row at once and writes a part file when the last one is at
+    least ``flush_interval`` seconds old; ``flush()`` writes now; ``close()`` flushes and
+    compacts the parts into one file.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike[str], keys: Sequence[str],
+                 flush_interval: float = 1.0):
+        self.run_dir = Path(run_dir)
+        self.trials_dir = self.run_dir / "trials"
+        self.trials_dir.mkdir(parents=True, exist_ok=True)
+        self.journal_path = self.run_dir / "trials.journal.jsonl"
+        self.keys = list(keys)
+        self.schema = results_schema(self.keys)
+        self.flush_interval = flush_interval
+        self._pending: list[dict[str, Any]] = []
+        self._last_flush = 0.0
+        self._recover_journal()
+        self._journal = self.journal_path.open("a", encoding="utf-8")
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        row = dict(row)
+        self._journal.write(json.dumps(row, default=_json_default) + "\n")
+        self._journal.flush()
+        self._pending.append(row)
+        if time.monotonic() - self._last_flush >= self.flush_interval:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write pending rows as one atomic part file, then empty the journal."""
+        if self._pending:
+            self._write_part(self._pending)
+            self._pending = []
+        self._journal.seek(0)
+        self._journal.truncate()
+        self._last_flush = time.monotonic()
+
+    def close(self, compact: bool = True) -> None:
+        self.flush()
+        self._journal.close()
+        self.journal_path.unlink(missing_ok=True)
+        if compact:
+            compact_parts(self.trials_dir, self.schema)
+
+    def _write_part(self, rows: Sequence[Mapping[str, Any]]) -> Path:
+        table = pa.Table.from_pylist([_coerce(row) for row in rows], schema=self.schema)
+        name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+        return _atomic_write(table, self.trials_dir / name)
+
+    def _recover_journal(self) -> None:
+        """Move journaled rows that no part file holds yet into a new part."""
+        if not self.journal_path.exists():
+            return
+        rows = []
+        for line in self.journal_path.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut by a kill mid-write: its trial never finished writing
+        if rows:
+            done = set(read_trials(self.run_dir, include_journal=False)["trial_id"]) \
+                if list(self.trials_dir.glob("*.parquet")) else set()
+            fresh = [row for row in rows if row.get("trial_id") not in done]
+            if fresh:
+                self._write_part(fresh)
+        self.journal_path.unlink()
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def _coerce(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Timestamps given as ISO text (from the journal) back to datetimes."""
+    from datetime import datetime
+
+    out = dict(row)
+    for name in ("started_at", "finished_at"):
+        if isinstance(out.get(name), str):
+            out[name] = datetime.fromisoformat(out[name])
+    return out
+
+
+def _atomic_write(table: pa.Table, path: Path) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+    return path
+
+
+def compact_parts(trials_dir: Path, schema: pa.Schema) -> None:
+    """Merge every part file into one (atomically: the new file lands before the old go)."""
+    parts = sorted(trials_dir.glob("part-*.parquet"))
+    if len(parts) <= 1:
+        return
+    table = pa.concat_tables([pq.read_table(p, schema=schema) for p in parts])
+    table = table.sort_by([("order", "ascending")])
+    merged = _atomic_write(table, trials_dir / f"part-{time.time_ns():020d}-compact.parquet")
+    for part in parts:
+        if part != merged:
+            part.unlink()
+
+
+def read_trials(run_dir: str | os.PathLike[str], include_journal: bool = True,
+                on_corrupt: str = "raise"):
+    """All rows of a run as a pandas DataFrame sorted by ``order``.
+
+    Includes journaled rows not yet written to Parquet (a run in progress or killed).
+    A corrupt part file raises :class:`ResultsError` naming it (``on_corrupt="skip"``
+    leaves it out with a warning instead).
+    """
+    import warnings
+
+    import pandas as pd
+
+    run_dir = Path(run_dir)
+    trials_dir = run_dir / "trials"
+    if not trials_dir.is_dir():
+        raise ResultsError(f"{run_dir} holds no raynas results: {trials_dir} does not exist; "
+                           f"pass the folder given to `raynas evolve --out`")
+    frames = []
+    for part in sorted(trials_dir.glob("part-*.parquet")):
+        try:
+            frames.append(pq.read_table(part).to_pandas())
+        except (pa.ArrowInvalid, OSError) as err:
+            message = (f"corrupt results file {part}: {err}; move it out of {trials_dir} to "
+                       f"read the other rows")
+            if on_corrupt != "skip":
+                raise ResultsError(message) from None
+            warnings.warn(message, stacklevel=2)
+    if include_journal:
+        journal = run_dir / "trials.journal.jsonl"
+        if journal.exists():
+            rows = []
+            for line in journal.read_text(encoding="utf-8").splitlines():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+            if rows:
+                extra = pd.DataFrame(rows)
+                for name in ("started_at", "finished_at"):
+                    if name in extra:
+                        extra[name] = pd.to_datetime(extra[name], utc=True)
+                frames.append(extra)
+    if not frames:
+        return pd.DataFrame(columns=[name for name, _ in BASE_COLUMNS])
+    frame = pd.concat(frames, ignore_index=True)
+    frame = frame.drop_duplicates(subset="trial_id", keep="first")
+    return frame.sort_values("order", kind="stable").reset_index(drop=True)
+
+
+def write_run_info(run_dir: str | os.PathLike[str], info: Mapping[str, Any]) -> Path:
+    """Write ``DIR/run.json`` (atomically)."""
+    path = Path(run_dir) / "run.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(".run.json.tmp")
+    tmp.write_text(json.dumps(dict(info), indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_run_info(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    path = Path(run_dir) / "run.json"
+    if not path.exists():
+        raise ResultsError(f"{run_dir} is not a raynas run folder: {path} is missing")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ResultsError(f"corrupt run settings {path}: {err}") from None
+
+
+def history(frame: Any) -> Iterable[tuple[dict[str, Any], float | None]]:
+    """``(genome, accuracy or None)`` pairs in proposal order, for a strategy's replay."""
+    for genome_text, status, accuracy in zip(frame["genome"], frame["status"], frame["accuracy"]):
+        value = float(accuracy) if status == "completed" and accuracy == accuracy else None
+        yield json.loads(genome_text), value

@@ -1,0 +1,138 @@
+"""The one adapter between a raynas strategy and Ray Tune's ``Searcher``.
+
+``suggest`` asks the strategy for a genome (screening it first: a genome over the
+parameter budget is recorded as ``rejected`` and never trained) and returns the trial's
+config; ``on_trial_complete`` tells the strategy the trial's validation accuracy (``None``
+for a failed trial). After ``total`` proposals it returns ``Searcher.FINISHED``.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from ray.tune.search import Searcher
+
+from raynas.space import SearchSpace
+
+# screen(genome) -> None to train it, or (reason, params) to reject it.
+Screen = Callable[[dict[str, Any]], Optional[tuple[str, Optional[int]]]]
+# on_rejected(genome, order, parent_trial_id, reason, params)
+OnRejected = Callable[[dict[str, Any], int, Optional[str], str, Optional[int]], None]
+
+
+@dataclass
+class Proposal:
+    genome: dict[str, Any]
+    order: int
+    parent_trial_id: str | None
+
+
+@dataclass
+class SearchProgress:
+    """Counts shared with the progress display."""
+
+    proposed: int = 0
+    exhausted: bool = False
+    trial_ids_by_genome: dict[str, str] = field(default_factory=dict)
+
+
+class StrategySearcher(Searcher):
+    """Runs ``strategy`` (a raynas ``Strategy``) inside Ray Tune, up to ``total`` proposals.
+
+    ``first_order`` is the 1-based order of the next proposal (after a resume, one more than
+    the rows already recorded). Screening and rejections stay in the driver process.
+    """
+
+    def __init__(self, strategy: Any, space: SearchSpace, total: int, first_order: int = 1,
+                 trial_seed: int = 0, screen: Screen | None = None,
+                 on_rejected: OnRejected | None = None,
+                 known_trials: dict[str, str] | None = None, metric: str = "accuracy"):
+        super().__init__(metric=metric, mode="max")
+        self.strategy = strategy
+        self.space = space
+        self.total = total
+        self.next_order = first_order
+        self.trial_seed = trial_seed
+        self.screen = screen
+        self.on_rejected = on_rejected
+        self.pending: dict[str, Proposal] = {}
+        self.progress = SearchProgress(trial_ids_by_genome=dict(known_trials or {}))
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.next_order + 1
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        while self.remaining > 0:
+            genome = self._ask()
+            if genome is None:
+                return Searcher.FINISHED if self.progress.exhausted and not self.pending else None
+            proposal = Proposal(genome, self.next_order, self._parent_trial_id())
+            self.next_order += 1
+            self.progress.proposed += 1
+            verdict = self.screen(genome) if self.screen else None
+            if verdict is not None:
+                reason, params = verdict
+                if self.on_rejected:
+                    self.on_rejected(genome, proposal.order, proposal.parent_trial_id, reason, params)
+                self.strategy.tell(genome, None)
+                continue
+            self.pending[trial_id] = proposal
+            self.progress.trial_ids_by_genome[SearchSpace.genome_id(genome)] = trial_id
+            return {"genome": genome, "order": proposal.order,
+                    "parent_trial_id": proposal.parent_trial_id,
+                    "trial_seed": self.trial_seed * 1_000_003 + proposal.order}
+        return Searcher.FINISHED
+
+    def _ask(self) -> dict[str, Any] | None:
+        if self.progress.exhausted:
+            return None
+        try:
+            genome = self.strategy.ask()
+        except StopIteration:  # the strategy's SpaceExhausted derives from it
+            self.progress.exhausted = True
+            return None
+        return None if genome is None else self.space.validate(genome)
+
+    def _parent_trial_id(self) -> str | None:
+        parent = getattr(self.strategy, "last_parent", None)
+        if parent is None:
+            return None
+        return self.progress.trial_ids_by_genome.get(SearchSpace.genome_id(parent))
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
+                          error: bool = False) -> None:
+        proposal = self.pending.pop(trial_id, None)
+        if proposal is None:
+            return
+        value = None
+        if not error and result and result.get("status") == "completed":
+            value = result.get("accuracy")
+        self.strategy.tell(proposal.genome, value)
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as handle:
+            pickle.dump(self.get_state(), handle)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as handle:
+            self.set_state(pickle.load(handle))
+
+    def get_state(self) -> dict[str, Any]:
+        return {"strategy": self.strategy.state_dict(), "next_order": self.next_order,
+                "pending": dict(self.pending), "progress": self.progress}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.strategy.load_state_dict(state["strategy"])
+        self.next_order = state["next_order"]
+        self.pending = dict(state["pending"])
+        self.progress = state["progress"]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune may pickle its search algorithm; the driver-side hooks stay behind.
+        state = dict(self.__dict__)
+        state["screen"] = None
+        state["on_rejected"] = None
+        return state

@@ -1,0 +1,82 @@
+"""The settings of a search run: one pydantic model for the command line and ``-c FILE.yaml``.
+
+Unknown fields and wrong types are errors that name the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class EvolveSettings(BaseModel):
+    """What ``raynas evolve`` runs. Defaults: the embedded offline job."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    space: str = Field("mnist", description="registered space name, FILE.py:Class or module:Class")
+    dataset: str = Field("digits", description="dataset name (raynas list shows them)")
+    data_dir: Optional[str] = Field(None, description="folder of the torchvision datasets")
+    download: bool = Field(False, description="download a missing torchvision dataset")
+    limit: Optional[int] = Field(None, ge=1, description="use only this many training images")
+    strategy: str = Field("evolution", description="search strategy name")
+    trials: int = Field(12, ge=1, description="trials to run in total (rows in the results)")
+    population_size: Optional[int] = Field(None, ge=1, description="evolution: population size")
+    sample_size: Optional[int] = Field(None, ge=1, description="evolution: tournament size")
+    epochs: int = Field(3, ge=0, description="training epochs per trial")
+    batch_size: int = Field(64, ge=1, description="training batch size")
+    lr: Optional[float] = Field(None, gt=0, description="learning rate (default: the trainer's)")
+    max_batches_per_epoch: Optional[int] = Field(None, ge=1, description="cap on steps per epoch")
+    seed: int = Field(0, description="seed of the strategy and of every trial")
+    out: Optional[str] = Field(None, description="results folder (default ./raynas-runs/<name>)")
+    name: Optional[str] = Field(None, description="run name (default: space-strategy-time)")
+    cpus_per_trial: float = Field(1.0, gt=0, description="CPUs reserved by each trial")
+    gpus_per_trial: float = Field(0.0, ge=0, description="GPUs per trial; 0.25 packs 4 on a GPU")
+    max_concurrent: Optional[int] = Field(None, ge=1, description="trials running at once")
+    max_params: Optional[int] = Field(None, ge=1, description="reject genomes with more parameters")
+    max_failures: int = Field(2, ge=0, description="retries of a trial lost with its node")
+    address: Optional[str] = Field(None, description="Ray address; 'auto' joins a running cluster")
+    num_cpus: Optional[int] = Field(None, ge=1, description="local mode: CPUs Ray may use")
+    num_gpus: Optional[float] = Field(None, ge=0, description="local mode: GPUs Ray advertises")
+
+    @field_validator("gpus_per_trial")
+    @classmethod
+    def _fraction_packs(cls, value: float) -> float:
+        if 0 < value < 1 and abs(1 / value - round(1 / value)) > 1e-9:
+            raise ValueError(f"a GPU fraction below 1 must divide one GPU evenly (0.5, 0.25, ...), "
+                             f"got {value}")
+        return value
+
+
+def settings_from(file_values: dict[str, Any] | None, overrides: dict[str, Any]) -> EvolveSettings:
+    """Settings from a YAML mapping, then command-line values that were given (not None)."""
+    values = dict(file_values or {})
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return EvolveSettings(**values)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A settings file as a mapping (``ValueError`` when it is not one)."""
+    import yaml
+
+    text = Path(path).read_text()
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML: {err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def explain(err: ValidationError) -> str:
+    """A pydantic error as lines naming each field."""
+    lines = []
+    for item in err.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "settings"
+        lines.append(f"{field}: {item['msg']} (got {item.get('input')!r})")
+    return "; ".join(lines)

@@ -1,0 +1,114 @@
+"""Where a run's model comes from: a registered space name, ``FILE.py:Class`` or ``module:Class``.
+
+A ``SpaceSource`` is plain, picklable data that every worker resolves to the same model
+factory. A user's file is copied into a small package that Ray's runtime environment
+(``py_modules``) ships to every node, so a worker that never saw the file can build it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch.nn as nn
+
+
+@dataclass(frozen=True)
+class SpaceSource:
+    """``name`` for a registered space; else ``module`` (importable) and ``attr``."""
+
+    spec: str
+    name: str | None = None
+    module: str | None = None
+    attr: str | None = None
+    package_dir: str | None = None  # local folder shipped with py_modules, for a file space
+
+    def factory(self) -> Callable[[], nn.Module]:
+        """The model factory (cached per process)."""
+        return _factory(self)
+
+    def input_shape(self) -> tuple[int, int, int] | None:
+        shape = getattr(self.factory(), "input_shape", None)
+        return tuple(shape) if shape is not None else None
+
+    def num_classes(self) -> int | None:
+        return getattr(self.factory(), "num_classes", None)
+
+    def runtime_env(self) -> dict[str, Any]:
+        """What Ray must ship to the workers for this space."""
+        return {"py_modules": [self.package_dir]} if self.package_dir else {}
+
+
+def parse_space(spec: str) -> SpaceSource:
+    """A ``SpaceSource`` from ``--space`` text; ``ValueError`` with the accepted forms."""
+    import raynas.spaces
+
+    if not isinstance(spec, str) or not spec:
+        raise ValueError("--space must be a registered name, FILE.py:Class or module:Class")
+    if ":" not in spec:
+        if spec not in raynas.spaces.names():
+            raise ValueError(f"unknown space {spec!r}; registered: {', '.join(raynas.spaces.names())}; "
+                             f"or give FILE.py:Class or module:Class")
+        return SpaceSource(spec=spec, name=spec)
+    location, _, attr = spec.rpartition(":")
+    if not attr.isidentifier():
+        raise ValueError(f"--space {spec!r}: {attr!r} is not a class or function name")
+    if location.endswith(".py"):
+        path = Path(location).expanduser().resolve()
+        if not path.is_file():
+            raise ValueError(f"--space {spec!r}: file {path} does not exist")
+        package_dir = _package_file(path)
+        module = f"{package_dir.name}.{path.stem}"
+        source = SpaceSource(spec=spec, module=module, attr=attr, package_dir=str(package_dir))
+        parent = str(package_dir.parent)
+        if parent not in sys.path:
+            sys.path.insert(0, parent)
+    else:
+        source = SpaceSource(spec=spec, module=location, attr=attr)
+    source.factory()  # fail now, in the driver, with a clear error
+    return source
+
+
+def _package_file(path: Path) -> Path:
+    """Copy a space file into ``<tmp>/raynas_space_<hash>/`` (a package for py_modules)."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    package = Path(tempfile.gettempdir()) / "raynas-spaces" / f"raynas_space_{digest}"
+    if not (package / path.name).exists():
+        package.mkdir(parents=True, exist_ok=True)
+        (package / "__init__.py").write_text("")
+        shutil.copy2(path, package / path.name)
+    return package
+
+
+_CACHE: dict[SpaceSource, Callable[[], nn.Module]] = {}
+
+
+def _factory(source: SpaceSource) -> Callable[[], nn.Module]:
+    if source in _CACHE:
+        return _CACHE[source]
+    if source.name is not None:
+        import raynas.spaces
+
+        factory = raynas.spaces.get(source.name)
+    else:
+        if source.package_dir and str(Path(source.package_dir).parent) not in sys.path \
+                and Path(source.package_dir).is_dir():
+            sys.path.insert(0, str(Path(source.package_dir).parent))
+        try:
+            module = importlib.import_module(source.module)
+        except Exception as err:  # noqa: BLE001 - report any import failure of user code
+            raise ValueError(f"--space {source.spec!r}: cannot import {source.module!r}: "
+                             f"{type(err).__name__}: {err}") from err
+        factory = getattr(module, source.attr, None)
+        if factory is None:
+            raise ValueError(f"--space {source.spec!r}: {source.module!r} has no {source.attr!r}")
+        if isinstance(factory, type) and not issubclass(factory, nn.Module):
+            raise ValueError(f"--space {source.spec!r}: {source.attr} is not an nn.Module class")
+    _CACHE[source] = factory
+    return factory

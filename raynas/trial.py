@@ -1,0 +1,106 @@
+"""The Tune trainable: build the space's model, fix it to the trial's genome, train it.
+
+It runs in warm workers: the dataset is fetched from Ray's object store once per worker
+process (cached by object id) and the model factory is resolved once per process. Any
+exception of the candidate (a shape mismatch, a NaN loss, CUDA out of memory) becomes a
+final report with ``status="failed"`` and the error text, so the search goes on.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import ray
+import torch
+from ray import tune
+
+from raynas.datasets import DatasetBundle
+from raynas.fixing import count_parameters, fix
+from raynas.space_source import SpaceSource
+from raynas.training import check_forward, limit_gpu_memory, select_device, train_model
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """Everything a trial needs that is the same for the whole run."""
+
+    space: SpaceSource
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    epochs: int
+    batch_size: int
+    lr: float
+    cpus_per_trial: float
+    gpus_per_trial: float
+    max_batches_per_epoch: int | None = None
+
+
+class DataHandle:
+    """An object-store reference to the run's dataset, fetched once per worker process."""
+
+    def __init__(self, ref: "ray.ObjectRef"):
+        self.refs = [ref]  # nested in a list: Tune's with_parameters must not resolve it
+
+    def get(self) -> DatasetBundle:
+        key = self.refs[0].hex()
+        if key not in _DATA_CACHE:
+            _DATA_CACHE.clear()  # one run's data at a time per worker
+            _DATA_CACHE[key] = ray.get(self.refs[0])
+        return _DATA_CACHE[key]
+
+
+_DATA_CACHE: dict[str, DatasetBundle] = {}
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def error_text(err: BaseException, limit: int = 2000) -> str:
+    """``Type: message`` and the innermost frames, at most ``limit`` characters."""
+    frames = traceback.format_tb(err.__traceback__)[-3:]
+    text = f"{type(err).__name__}: {err}\n" + "".join(frames)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _placement() -> dict[str, Any]:
+    context = ray.get_runtime_context()
+    return {"node": context.get_node_id(), "node_ip": ray.util.get_node_ip_address(),
+            "gpu_ids": ",".join(str(i) for i in ray.get_gpu_ids())}
+
+
+def run_trial(config: dict[str, Any], settings: TrialSettings, data: DataHandle) -> None:
+    """Tune function trainable: reports per-epoch figures, then one final report."""
+    started = now_utc()
+    torch.set_num_threads(max(1, int(settings.cpus_per_trial)))
+    base = {"order": config["order"], "started_at": started.isoformat(), **_placement()}
+    params = None
+    try:
+        bundle = data.get()
+        torch.manual_seed(int(config.get("trial_seed", 0)))
+        model = fix(settings.space.factory()(), config["genome"], inplace=True)
+        params = count_parameters(model)
+        device = select_device(prefer_gpu=settings.gpus_per_trial > 0)
+        if device.type == "cuda" and 0 < settings.gpus_per_trial < 1:
+            limit_gpu_memory(settings.gpus_per_trial, device)
+        check_forward(model, settings.input_shape, settings.num_classes)
+
+        def on_epoch(epoch: int, metrics: dict[str, Any]) -> None:
+            if epoch < settings.epochs:
+                tune.report({**base, "status": "running", "final": False, "params": params,
+                             "epoch": epoch, "accuracy": metrics["accuracy"],
+                             "loss": metrics["loss"]})
+
+        result = train_model(model, bundle, settings.epochs, batch_size=settings.batch_size,
+                             lr=settings.lr, device=device, seed=int(config.get("trial_seed", 0)),
+                             on_epoch=on_epoch, max_batches_per_epoch=settings.max_batches_per_epoch)
+        final = {"status": "completed", "accuracy": result.accuracy, "loss": result.loss,
+                 "epochs": result.epochs, "train_seconds": result.train_seconds, "error": None}
+    except Exception as err:  # noqa: BLE001 - a failing candidate is a recorded result
+        final = {"status": "failed", "accuracy": None, "loss": None, "epochs": None,
+                 "train_seconds": (now_utc() - started).total_seconds(), "error": error_text(err)}
+    tune.report({**base, **final, "final": True, "params": params,
+                 "finished_at": now_utc().isoformat()})

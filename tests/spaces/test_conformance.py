@@ -1,0 +1,37 @@
+"""Every registered space builds, samples, fixes and runs a forward pass with no NaN."""
+
+import numpy as np
+import pytest
+import torch
+
+import raynas.spaces
+from raynas import SearchSpace, count_parameters, fix
+
+
+@pytest.mark.parametrize("name", raynas.spaces.names())
+def test_space_conforms(name):
+    factory = raynas.spaces.get(name)
+    model = factory()
+    space = SearchSpace.from_model(model)
+    assert space.size >= 1 and space.keys
+    rng = np.random.default_rng(0)
+    channels, height, width = factory.input_shape
+    x = torch.randn(2, channels, height, width)
+    for _ in range(20):
+        genome = space.sample(rng)
+        fixed = fix(model, genome).eval()
+        assert count_parameters(fixed) == count_parameters(model, genome)
+        with torch.no_grad():
+            out = fixed(x)
+        assert out.shape == (2, factory.num_classes)
+        assert not torch.isnan(out).any()
+
+
+def test_unknown_space_lists_known_names():
+    with pytest.raises(KeyError, match="unknown space 'mnsit'; known: mnist"):
+        raynas.spaces.get("mnsit")
+
+
+def test_duplicate_space_name_is_an_error():
+    with pytest.raises(ValueError, match="duplicate space name 'mnist'"):
+        raynas.spaces.register_space("mnist", (1, 28, 28), 10)(lambda: None)
