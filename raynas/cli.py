@@ -33,6 +33,10 @@ def _add_commands() -> None:
     for module_name, attr in [
         ("raynas.bench", "bench_command"),
         ("raynas.evolve_cli", "evolve_command"),
+        ("raynas.report", "report_command"),
+        ("raynas.export", "export_command"),
+        ("raynas.train_cli", "train_command"),
+        ("raynas.overhead_bench", "bench_overhead_command"),
     ]:
         try:
             module = importlib.import_module(module_name)

@@ -136,7 +136,8 @@ class RunRecorder:
             accuracy=_number(result.get("accuracy")) if status == "completed" else None,
             loss=_number(result.get("loss")) if status == "completed" else None,
             params=result.get("params"), epochs=result.get("epochs"),
-            train_seconds=result.get("train_seconds"), node=result.get("node"),
+            train_seconds=result.get("train_seconds"),
+            samples_per_second=result.get("samples_per_second"), node=result.get("node"),
             node_ip=result.get("node_ip"), gpu_ids=result.get("gpu_ids"),
             started_at=_time(result.get("started_at") or finished), finished_at=_time(finished),
             error=error_text or result.get("error")))
@@ -279,6 +280,7 @@ def _run_tune(settings, source, space, strategy, bundle, input_shape, num_classe
 
     from raynas.progress import RunProgress
     from raynas.searcher import StrategySearcher
+    from raynas.training import DEFAULT_BATCH_SIZE, DEFAULT_LR
     from raynas.trial import DataHandle, TrialSettings, run_trial
 
     started_ray = _start_ray(settings, source.runtime_env())
@@ -293,8 +295,8 @@ def _run_tune(settings, source, space, strategy, bundle, input_shape, num_classe
                 known[SearchSpace.genome_id(json.loads(genome_text))] = trial_id
         trial_settings = TrialSettings(
             space=source, input_shape=tuple(input_shape), num_classes=num_classes,
-            epochs=settings.epochs, batch_size=settings.batch_size,
-            lr=settings.lr if settings.lr is not None else _default_lr(),
+            epochs=settings.epochs, batch_size=settings.batch_size or DEFAULT_BATCH_SIZE,
+            lr=settings.lr or DEFAULT_LR,
             cpus_per_trial=settings.cpus_per_trial, gpus_per_trial=settings.gpus_per_trial,
             max_batches_per_epoch=settings.max_batches_per_epoch)
         data = DataHandle(ray.put(bundle))
@@ -324,12 +326,6 @@ def _run_tune(settings, source, space, strategy, bundle, input_shape, num_classe
         shutil.rmtree(storage, ignore_errors=True)
         if started_ray:
             ray.shutdown()
-
-
-def _default_lr() -> float:
-    from raynas.training import DEFAULT_LR
-
-    return DEFAULT_LR
 
 
 def summarize(out: Path, total: int, exhausted: bool = False) -> RunSummary:

@@ -27,7 +27,7 @@ def _fail(message: str) -> None:
 @click.option("--population-size", type=int, help="Evolution: population size (default scales with --trials).")
 @click.option("--sample-size", type=int, help="Evolution: tournament size.")
 @click.option("--epochs", type=int, help="Training epochs per trial. [3]")
-@click.option("--batch-size", type=int, help="Training batch size. [64]")
+@click.option("--batch-size", type=int, help="Training batch size (default: the trainer's, 32).")
 @click.option("--lr", type=float, help="Learning rate (default: the trainer's).")
 @click.option("--max-batches-per-epoch", type=int, help="Cap on training steps per epoch.")
 @click.option("--seed", type=int, help="Seed of the strategy and the trials. [0]")

@@ -40,6 +40,7 @@ BASE_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("params", pa.int64()),
     ("epochs", pa.int64()),
     ("train_seconds", pa.float64()),
+    ("samples_per_second", pa.float64()),
     ("node", pa.string()),
     ("node_ip", pa.string()),
     ("gpu_ids", pa.string()),
@@ -104,7 +105,7 @@ class ResultsWriter:
         self.schema = results_schema(self.keys)
         self.flush_interval = flush_interval
         self._pending: list[dict[str, Any]] = []
-        self._last_flush = 0.0
+        self._last_flush = float("-inf")
         self._recover_journal()
         self._journal = self.journal_path.open("a", encoding="utf-8")
 

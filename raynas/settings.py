@@ -26,7 +26,7 @@ class EvolveSettings(BaseModel):
     population_size: Optional[int] = Field(None, ge=1, description="evolution: population size")
     sample_size: Optional[int] = Field(None, ge=1, description="evolution: tournament size")
     epochs: int = Field(3, ge=0, description="training epochs per trial")
-    batch_size: int = Field(64, ge=1, description="training batch size")
+    batch_size: Optional[int] = Field(None, ge=1, description="training batch size (default: the trainer's)")
     lr: Optional[float] = Field(None, gt=0, description="learning rate (default: the trainer's)")
     max_batches_per_epoch: Optional[int] = Field(None, ge=1, description="cap on steps per epoch")
     seed: int = Field(0, description="seed of the strategy and of every trial")

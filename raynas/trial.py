@@ -98,7 +98,8 @@ def run_trial(config: dict[str, Any], settings: TrialSettings, data: DataHandle)
                              lr=settings.lr, device=device, seed=int(config.get("trial_seed", 0)),
                              on_epoch=on_epoch, max_batches_per_epoch=settings.max_batches_per_epoch)
         final = {"status": "completed", "accuracy": result.accuracy, "loss": result.loss,
-                 "epochs": result.epochs, "train_seconds": result.train_seconds, "error": None}
+                 "epochs": result.epochs, "train_seconds": result.train_seconds,
+                 "samples_per_second": result.samples_per_second, "error": None}
     except Exception as err:  # noqa: BLE001 - a failing candidate is a recorded result
         final = {"status": "failed", "accuracy": None, "loss": None, "epochs": None,
                  "train_seconds": (now_utc() - started).total_seconds(), "error": error_text(err)}

@@ -1,0 +1,97 @@
+"""Parquet results: atomic parts, journal recovery after a kill, compaction, corrupt files."""
+
+import json
+from datetime import datetime, timezone
+
+import pandas as pd
+import pytest
+
+from raynas.results import (ResultsError, ResultsWriter, history, make_row, read_trials,
+                            results_schema)
+
+KEYS = ["op", "skip"]
+
+
+def row(i, status="completed", accuracy=0.5):
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    return make_row(KEYS, {"op": "a", "skip": ["x"]}, trial_id=f"t{i}", order=i, status=status,
+                    accuracy=accuracy if status == "completed" else None, started_at=now,
+                    finished_at=now, strategy="random", seed=0, error=None if status == "completed" else "boom")
+
+
+def test_rows_have_the_documented_columns(tmp_path):
+    writer = ResultsWriter(tmp_path, KEYS)
+    writer.add(row(1))
+    writer.close()
+    frame = pd.read_parquet(tmp_path / "trials")
+    for column in ["trial_id", "order", "status", "genome", "arch.op", "arch.skip", "parent_trial_id",
+                   "accuracy", "loss", "params", "epochs", "train_seconds", "node", "started_at",
+                   "finished_at", "error", "strategy", "seed"]:
+        assert column in frame.columns
+    assert frame.loc[0, "arch.skip"] == '["x"]'
+    assert json.loads(frame.loc[0, "genome"]) == {"op": "a", "skip": ["x"]}
+
+
+def test_bad_status_and_columns_rejected():
+    with pytest.raises(ValueError, match="status must be one of"):
+        make_row(KEYS, {"op": "a", "skip": []}, status="done")
+    with pytest.raises(ValueError, match="unknown result columns"):
+        make_row(KEYS, {"op": "a", "skip": []}, status="failed", colour="red")
+
+
+def test_journal_keeps_rows_a_kill_would_lose(tmp_path):
+    writer = ResultsWriter(tmp_path, KEYS, flush_interval=3600)
+    writer.add(row(1))  # first add flushes (no earlier flush)
+    writer.add(row(2))
+    writer.add(row(3, status="failed"))
+    # simulate SIGKILL: no close(); rows 2 and 3 live only in the journal
+    assert len(pd.read_parquet(tmp_path / "trials")) == 1
+    assert list(read_trials(tmp_path)["order"]) == [1, 2, 3]
+    again = ResultsWriter(tmp_path, KEYS)
+    again.close()
+    frame = pd.read_parquet(tmp_path / "trials")
+    assert list(frame["order"]) == [1, 2, 3]
+    assert len(list((tmp_path / "trials").glob("*.parquet"))) == 1
+    assert not (tmp_path / "trials.journal.jsonl").exists()
+
+
+def test_parts_are_bounded_and_compacted(tmp_path):
+    writer = ResultsWriter(tmp_path, KEYS, flush_interval=3600)
+    for i in range(1, 50):
+        writer.add(row(i))
+    assert len(list((tmp_path / "trials").glob("*.parquet"))) == 1  # batched
+    writer.flush()
+    writer.close()
+    assert len(list((tmp_path / "trials").glob("*.parquet"))) == 1
+    assert len(read_trials(tmp_path)) == 49
+
+
+def test_corrupt_part_is_a_clear_error_and_others_survive(tmp_path):
+    writer = ResultsWriter(tmp_path, KEYS)
+    writer.add(row(1))
+    writer.close(compact=False)
+    (tmp_path / "trials" / "part-99999999999999999999-bad.parquet").write_bytes(b"PAR1garbage")
+    with pytest.raises(ResultsError, match="corrupt results file .*bad.parquet"):
+        read_trials(tmp_path)
+    with pytest.warns(UserWarning):
+        frame = read_trials(tmp_path, on_corrupt="skip")
+    assert list(frame["trial_id"]) == ["t1"]
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(ResultsError, match="holds no raynas results"):
+        read_trials(tmp_path / "nowhere")
+
+
+def test_history_marks_failures_none(tmp_path):
+    writer = ResultsWriter(tmp_path, KEYS)
+    for r in (row(1, accuracy=0.7), row(2, status="failed"), row(3, accuracy=float("nan"))):
+        writer.add(r)
+    writer.close()
+    values = [v for _, v in history(read_trials(tmp_path))]
+    assert values == [0.7, None, None]
+
+
+def test_schema_has_one_arch_column_per_key():
+    names = results_schema(["a", "b/c"]).names
+    assert names.index("arch.a") == names.index("genome") + 1 and "arch.b/c" in names
