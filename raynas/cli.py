@@ -1,11 +1,37 @@
-"""The ``raynas`` command line (click). Each sub-command lives in its own module."""
+"""The ``raynas`` command line (click). Each sub-command lives in its own module and is
+imported only when it runs, so ``raynas list`` does not pay for torch and Ray."""
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
+# command name -> (module, click command attribute)
+COMMANDS = {
+    "evolve": ("raynas.evolve_cli", "evolve_command"),
+    "bench": ("raynas.bench", "bench_command"),
+    "bench-overhead": ("raynas.overhead_bench", "bench_overhead_command"),
+    "report": ("raynas.report", "report_command"),
+    "export": ("raynas.export", "export_command"),
+    "train": ("raynas.train_cli", "train_command"),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A click group whose sub-commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMMANDS:
+            module_name, attr = COMMANDS[name]
+            return getattr(importlib.import_module(module_name), attr)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="raynas")
 def main() -> None:
     """raynas: evolutionary neural-architecture search for PyTorch on Ray."""
@@ -16,38 +42,17 @@ def list_command() -> None:
     """List the registered search spaces, strategies and datasets."""
     import raynas.spaces
     import raynas.strategies
+    from raynas import datasets
 
-    click.echo("spaces:     " + ", ".join(raynas.spaces.names()))
-    click.echo("strategies: " + ", ".join(raynas.strategies.names()))
-    try:
-        from raynas.datasets import names as dataset_names
-    except ImportError:  # pragma: no cover - datasets not built yet
-        return
-    click.echo("datasets:   " + ", ".join(dataset_names()))
+    for name in raynas.spaces.names():
+        factory = raynas.spaces.get(name)
+        shape = "x".join(str(n) for n in factory.input_shape)
+        click.echo(f"space     {name:<14} input {shape}, {factory.num_classes} classes")
+    for name in raynas.strategies.names():
+        click.echo(f"strategy  {name}")
+    for name in datasets.names():
+        click.echo(f"dataset   {name}")
 
-
-def _add_commands() -> None:
-    """Attach the sub-commands that live in their own modules."""
-    import importlib
-
-    for module_name, attr in [
-        ("raynas.bench", "bench_command"),
-        ("raynas.evolve_cli", "evolve_command"),
-        ("raynas.report", "report_command"),
-        ("raynas.export", "export_command"),
-        ("raynas.train_cli", "train_command"),
-        ("raynas.overhead_bench", "bench_overhead_command"),
-    ]:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name != module_name:
-                raise
-            continue
-        main.add_command(getattr(module, attr))
-
-
-_add_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()
