@@ -244,7 +244,7 @@ def evolve(settings: EvolveSettings, resume: bool = False, quiet: bool = False) 
     """Run (or with ``resume``, continue) a search; returns counts and the best row."""
     for name, value in TUNE_ENV.items():
         os.environ.setdefault(name, value)
-    out = Path(settings.out) if settings.out else default_out(settings)
+    out = Path(settings.out).expanduser() if settings.out else default_out(settings)
     if not resume and (out / "trials").exists() and any((out / "trials").iterdir()):
         raise RunError(f"{out} already holds a run; continue it with `raynas evolve --resume {out}` "
                        f"or choose another --out")

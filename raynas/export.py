@@ -1,0 +1,102 @@
+"""``raynas export DIR``: the best genomes of a run as architecture JSON files.
+
+Each file is a plain genome ``{key: decision}`` written by
+:func:`raynas.export_architecture`, so ``fix(model, load_architecture(path))`` builds the
+model. Files are named by rank and trial: ``rank01-<trial_id>.json`` (``--top-k``, best
+accuracy first) or ``pareto01-<trial_id>.json`` (``--pareto``, fewest parameters first).
+``manifest.csv`` beside them lists file, rank, trial id, accuracy, params and genome.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from raynas.architecture import export_architecture
+from raynas.report import pareto_front, ranked
+from raynas.results import ResultsError, read_trials
+
+__all__ = ["export_command", "export_run"]
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def _file_name(prefix: str, rank: int, width: int, trial_id: str) -> str:
+    return f"{prefix}{rank:0{width}d}-{_SAFE.sub('_', str(trial_id))}.json"
+
+
+def export_run(run_dir: str | Path, out: str | Path | None = None, top_k: int = 5,
+               pareto: bool = False) -> list[dict[str, Any]]:
+    """Write the ``top_k`` best (or the Pareto front's) genomes of ``run_dir`` into ``out``.
+
+    Returns one dict per file (``path``, ``rank``, ``trial_id``, ``accuracy``, ``params``,
+    ``genome``). Earlier exported files of the same kind in ``out`` are removed first, so the
+    folder holds one consistent ranking. Raises :class:`ResultsError` for unreadable results
+    and ``ValueError`` when no trial completed or ``top_k`` < 1.
+    """
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"--top-k must be a positive integer, got {top_k!r}")
+    run_dir = Path(run_dir)
+    frame = read_trials(run_dir)
+    chosen = pareto_front(frame) if pareto else ranked(frame).head(top_k)
+    if not len(chosen):
+        statuses = ", ".join(f"{n} {s}" for s, n in frame["status"].value_counts().items())
+        raise ValueError(f"{run_dir}: no completed trial to export ({len(frame)} trials"
+                         + (f": {statuses}" if statuses else "") + ")")
+    out = Path(out) if out is not None else run_dir / "export"
+    prefix = "pareto" if pareto else "rank"
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(f"{prefix}[0-9]*-*.json"):
+        stale.unlink()
+    width = max(2, len(str(len(chosen))))
+    written = []
+    for rank, (_, row) in enumerate(chosen.iterrows(), 1):
+        genome = json.loads(row["genome"])
+        path = export_architecture(genome, out / _file_name(prefix, rank, width, row["trial_id"]))
+        written.append({"path": path, "rank": rank, "trial_id": row["trial_id"],
+                        "accuracy": float(row["accuracy"]),
+                        "params": None if row["params"] != row["params"] else int(row["params"]),
+                        "genome": genome})
+    with (out / "manifest.csv").open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["file", "rank", "trial_id", "accuracy", "params", "genome"])
+        for item in written:
+            writer.writerow([item["path"].name, item["rank"], item["trial_id"],
+                             f"{item['accuracy']:.6f}", item["params"],
+                             json.dumps(item["genome"], sort_keys=True)])
+    return written
+
+
+@click.command("export")
+@click.argument("run_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--top-k", "top_k", type=int, default=5, show_default=True,
+              help="Export the K most accurate completed trials.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the JSON files. [DIR/export]")
+@click.option("--pareto", is_flag=True,
+              help="Export the Pareto front (fewer parameters, higher accuracy) instead.")
+def export_command(run_dir: Path, top_k: int, out: Path | None, pareto: bool) -> None:
+    """Write the best architectures of the run in DIR as JSON files.
+
+    Each file loads with raynas.load_architecture and builds a model with
+    raynas.fix(model, genome); train one with `raynas train --arch FILE`.
+    """
+    try:
+        written = export_run(run_dir, out, top_k=top_k, pareto=pareto)
+    except (ResultsError, ValueError) as err:
+        click.echo(f"raynas export: error: {err}", err=True)
+        sys.exit(2)
+    what = "Pareto front" if pareto else f"top {top_k}"
+    folder = written[0]["path"].parent
+    click.echo(f"exported {len(written)} architecture(s) ({what}) to {folder}:")
+    for item in written:
+        params = "" if item["params"] is None else f", params {item['params']:,}"
+        click.echo(f"  {item['path'].name}  accuracy {item['accuracy']:.4f}{params}  "
+                   f"{json.dumps(item['genome'], sort_keys=True)}")
+    click.echo("  manifest.csv  (file, rank, trial_id, accuracy, params, genome)")

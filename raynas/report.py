@@ -1,0 +1,477 @@
+"""``raynas report DIR``: plots, an HTML page and a terminal summary of a run's results.
+
+Writes into ``DIR/report/`` (or ``--out``):
+
+- ``best.png``: best validation accuracy so far against trials finished and against wall time,
+  each completed trial a point (failed and rejected trials are marked on the x axis);
+- ``pareto.png``: accuracy against parameter count of the completed trials, the Pareto front
+  (fewer parameters, higher accuracy) highlighted;
+- ``choices.png``: per mutable key, how often each decision appears among the top 10% of the
+  completed trials against all trials;
+- ``index.html``: the three plots, the top 10 trials, the counts and the run's settings.
+
+It reads the rows with :func:`raynas.results.read_trials`, so a run still in progress (rows
+only in the journal) and a run whose trials all failed are reported too. The table helpers
+(:func:`ranked`, :func:`pareto_front`, :func:`decision_frequencies`) are plain pandas and
+are shared with ``raynas export``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import click
+
+from raynas.results import ARCH_PREFIX, STATUSES, ResultsError, read_run_info, read_trials
+
+__all__ = ["Report", "build_report", "counts", "decision_frequencies", "pareto_front",
+           "plot_best", "plot_choices", "plot_pareto", "ranked", "report_command", "write_html"]
+
+TOP_FRACTION = 0.1
+TOP_TABLE = 10
+
+# ------------------------------------------------------------------ tables (pandas only)
+
+
+def counts(frame: Any) -> dict[str, int]:
+    """Rows per status: ``{"completed": n, "failed": n, "rejected": n}``."""
+    return {status: int((frame["status"] == status).sum()) for status in STATUSES}
+
+
+def completed(frame: Any) -> Any:
+    """The completed rows with a finite accuracy."""
+    import pandas as pd
+
+    done = frame[frame["status"] == "completed"].copy()
+    done["accuracy"] = pd.to_numeric(done["accuracy"], errors="coerce")
+    return done[done["accuracy"].notna()]
+
+
+def ranked(frame: Any) -> Any:
+    """Completed rows, best first: higher accuracy, then fewer parameters, then earlier."""
+    done = completed(frame)
+    done = done.assign(_params=done["params"].fillna(float("inf")))
+    done = done.sort_values(["accuracy", "_params", "order"], ascending=[False, True, True],
+                            kind="stable")
+    return done.drop(columns="_params").reset_index(drop=True)
+
+
+def pareto_front(frame: Any) -> Any:
+    """Completed rows that no other completed row beats on both accuracy and parameter count.
+
+    A row is on the front when every row with at most as many parameters has a lower
+    accuracy. Sorted by parameters, ascending (so accuracy rises along the front).
+    """
+    done = completed(frame)
+    done = done[done["params"].notna()]
+    done = done.sort_values(["params", "accuracy", "order"], ascending=[True, False, True],
+                            kind="stable")
+    keep = []
+    best = -math.inf
+    for index, accuracy in zip(done.index, done["accuracy"]):
+        if accuracy > best:
+            keep.append(index)
+            best = accuracy
+    return done.loc[keep].reset_index(drop=True)
+
+
+def arch_keys(frame: Any, info: Mapping[str, Any] | None = None) -> list[str]:
+    """The mutable keys: the run's space when recorded, else the ``arch.<key>`` columns."""
+    space = (info or {}).get("space") or {}
+    keys = [d["key"] for d in space.get("dimensions", []) if "key" in d]
+    if keys:
+        return keys
+    return [c[len(ARCH_PREFIX):] for c in frame.columns if c.startswith(ARCH_PREFIX)]
+
+
+def _decision_order(key: str, info: Mapping[str, Any] | None, seen: Sequence[str],
+                    max_listed: int = 16) -> list[str]:
+    """Every valid decision of ``key`` in the space's order when few, else the ones seen."""
+    from raynas.results import arch_value
+    from raynas.space import Dimension
+
+    for data in ((info or {}).get("space") or {}).get("dimensions", []):
+        if data.get("key") == key:
+            try:
+                dim = Dimension.from_dict(data)
+            except (ValueError, KeyError, TypeError):
+                break
+            if dim.size <= max_listed:
+                return [arch_value(d) for d in dim.decisions()]
+            break
+    return sorted(set(seen))
+
+
+def _arch_column(frame: Any, key: str) -> Any:
+    """The ``arch.<key>`` column, or the decision parsed from ``genome`` when absent."""
+    from raynas.results import arch_value
+
+    column = ARCH_PREFIX + key
+    if column in frame.columns:
+        return frame[column].astype(str)
+    return frame["genome"].map(lambda text: arch_value(json.loads(text).get(key)))
+
+
+def decision_frequencies(frame: Any, info: Mapping[str, Any] | None = None,
+                         top_fraction: float = TOP_FRACTION) -> dict[str, Any]:
+    """Per key, a DataFrame indexed by decision with columns ``top`` and ``all`` (fractions).
+
+    ``top``: among the best ``ceil(top_fraction * completed)`` completed trials (at least
+    one); ``all``: among every trial of the run, whatever its status. ``top`` is all zero
+    when no trial completed.
+    """
+    import pandas as pd
+
+    best = ranked(frame)
+    n_top = max(1, math.ceil(top_fraction * len(best))) if len(best) else 0
+    top = best.head(n_top)
+    out = {}
+    for key in arch_keys(frame, info):
+        everywhere = _arch_column(frame, key)
+        among_top = _arch_column(top, key) if len(top) else pd.Series([], dtype=str)
+        order = _decision_order(key, info, list(everywhere.unique()))
+        order += [d for d in sorted(set(everywhere)) if d not in order]
+        table = pd.DataFrame({
+            "top": among_top.value_counts(normalize=True).reindex(order, fill_value=0.0),
+            "all": everywhere.value_counts(normalize=True).reindex(order, fill_value=0.0),
+        }).fillna(0.0)
+        table.index.name = key
+        out[key] = table
+    return out
+
+
+def _finish_sequence(frame: Any) -> Any:
+    """Rows in the order they finished, with ``n_finished`` (1..) and ``elapsed`` (seconds)."""
+    import pandas as pd
+
+    rows = frame.copy()
+    finished = pd.to_datetime(rows["finished_at"], utc=True, errors="coerce")
+    started = pd.to_datetime(rows["started_at"], utc=True, errors="coerce")
+    rows["_finished"] = finished
+    rows = rows.sort_values(["_finished", "order"], kind="stable", na_position="last")
+    rows["n_finished"] = range(1, len(rows) + 1)
+    origin = started.min() if started.notna().any() else finished.min()
+    rows["elapsed"] = (rows["_finished"] - origin).dt.total_seconds() if pd.notna(origin) \
+        else float("nan")
+    return rows.drop(columns="_finished").reset_index(drop=True)
+
+
+# ------------------------------------------------------------------ plots (matplotlib, Agg)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _note(ax: Any, text: str, y: float = 0.5) -> None:
+    ax.text(0.5, y, text, ha="center", va="center", transform=ax.transAxes, fontsize=10,
+            color="0.35", wrap=True, bbox={"facecolor": "white", "edgecolor": "0.8"})
+
+
+def _thousands(ax: Any) -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+
+
+def _save(fig: Any, path: Path) -> Path:
+    plt = _pyplot()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_best(frame: Any, path: Path) -> Path:
+    """Best accuracy so far vs trials finished (left) and vs wall time (right)."""
+    plt = _pyplot()
+    rows = _finish_sequence(frame)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    ok = (rows["status"] == "completed") & rows["accuracy"].notna()
+    accuracy = rows["accuracy"].where(ok).astype(float)
+    best = accuracy.cummax()
+    minutes = rows["elapsed"] / 60.0
+    for ax, x, label in ((axes[0], rows["n_finished"], "trials finished"),
+                         (axes[1], minutes, "wall time since the first trial started (min)")):
+        ax.set_xlabel(label)
+        ax.set_ylabel("validation accuracy")
+        ax.grid(alpha=0.3)
+        if not ok.any():
+            ax.set_ylim(-0.05, 1.0)
+            _note(ax, f"no completed trial yet ({len(rows)} finished: "
+                      f"{', '.join(f'{v} {k}' for k, v in counts(frame).items() if v)})"
+                  if len(rows) else "no trial finished yet", y=0.6)
+        else:
+            ax.scatter(x[ok], accuracy[ok], s=22, color="tab:blue", alpha=0.7, label="trial")
+            ax.step(x[best.notna()], best[best.notna()], where="post", color="tab:orange",
+                    linewidth=2, label="best so far")
+        bad = rows["status"] != "completed"
+        if bad.any():
+            low = accuracy[ok].min() if ok.any() else 0.0
+            ax.scatter(x[bad], [low] * int(bad.sum()), marker="x", color="tab:red", s=30,
+                       label="failed / rejected")
+        if ok.any() or bad.any():
+            ax.legend(loc="best", fontsize=8)
+    from matplotlib.ticker import MaxNLocator
+
+    axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].set_title("best validation accuracy by trials finished")
+    axes[1].set_title("best validation accuracy by wall time")
+    return _save(fig, path)
+
+
+def plot_pareto(frame: Any, path: Path) -> Path:
+    """Accuracy vs parameters of completed trials; the Pareto front as a highlighted line."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    done = completed(frame)
+    done = done[done["params"].notna()]
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title("accuracy vs parameters (Pareto front: fewer parameters, higher accuracy)")
+    ax.grid(alpha=0.3)
+    if not len(done):
+        _note(ax, "no completed trial: nothing to plot")
+        return _save(fig, path)
+    front = pareto_front(frame)
+    ax.scatter(done["params"], done["accuracy"], s=22, color="0.55", alpha=0.7,
+               label="completed trial")
+    ax.plot(front["params"], front["accuracy"], "-o", color="tab:red", markersize=7,
+            linewidth=2, label=f"Pareto front ({len(front)})", drawstyle="steps-post")
+    ax.scatter(front["params"], front["accuracy"], s=60, color="tab:red", zorder=3)
+    if done["params"].min() > 0 and done["params"].max() / done["params"].min() > 20:
+        ax.set_xscale("log")
+    else:
+        _thousands(ax)
+    ax.legend(loc="best", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_choices(frame: Any, path: Path, info: Mapping[str, Any] | None = None,
+                 top_fraction: float = TOP_FRACTION) -> Path:
+    """Per key, grouped bars: share of each decision among the top trials vs all trials."""
+    import numpy as np
+
+    plt = _pyplot()
+    tables = decision_frequencies(frame, info, top_fraction)
+    n_top = max(1, math.ceil(top_fraction * len(completed(frame)))) if len(completed(frame)) \
+        else 0
+    if not tables:
+        fig, ax = plt.subplots(figsize=(6, 3))
+        _note(ax, "the space has no mutable keys")
+        ax.set_axis_off()
+        return _save(fig, path)
+    ncols = min(3, len(tables))
+    nrows = math.ceil(len(tables) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False)
+    for ax, (key, table) in zip(axes.flat, tables.items()):
+        x = np.arange(len(table))
+        ax.bar(x - 0.2, table["all"], width=0.4, color="0.6", label=f"all trials ({len(frame)})")
+        ax.bar(x + 0.2, table["top"], width=0.4, color="tab:blue",
+               label=f"top {top_fraction:.0%} ({n_top})")
+        labels = [_short(str(v)) for v in table.index]
+        ax.set_xticks(x, labels, rotation=30 if max(map(len, labels), default=0) > 6 else 0,
+                      ha="right" if max(map(len, labels), default=0) > 6 else "center",
+                      fontsize=8)
+        ax.set_ylim(0, 1.05)
+        ax.set_title(key)
+        ax.set_ylabel("share of trials")
+        ax.grid(axis="y", alpha=0.3)
+        if n_top == 0:
+            _note(ax, "no completed trial: no top trials", y=0.8)
+    for ax in list(axes.flat)[len(tables):]:
+        ax.set_axis_off()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.suptitle("decisions among the top trials vs all trials")
+    fig.legend(handles, labels, loc="upper right", fontsize=8, ncols=2)
+    return _save(fig, path)
+
+
+def _short(text: str, width: int = 18) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# ------------------------------------------------------------------ HTML
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+    body = "\n".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+                     for row in rows)
+    return f"<table>\n<tr>{head}</tr>\n{body}\n</table>"
+
+
+def _accuracy(value: Any) -> str:
+    return "" if value is None or value != value else f"{float(value):.4f}"
+
+
+def _params(value: Any) -> str:
+    return "" if value is None or value != value else f"{int(value):,}"
+
+
+_STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
+table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:4px 8px;
+text-align:left;font-size:0.9em}th{background:#f2f2f2}code,td:nth-child(5){font-family:monospace}
+img{max-width:100%;border:1px solid #eee;margin:0.5em 0}.note{color:#a15c00}"""
+
+
+def write_html(path: Path, run_dir: Path, frame: Any, info: Mapping[str, Any],
+               images: Mapping[str, str], notes: Sequence[str] = ()) -> Path:
+    """One page: notes, counts, top trials, the plots (relative links) and the settings."""
+    n = counts(frame)
+    settings = dict(info.get("settings") or {})
+    top = ranked(frame).head(TOP_TABLE)
+    top_rows = [(rank, row["trial_id"], _accuracy(row["accuracy"]), _params(row["params"]),
+                 row["genome"]) for rank, (_, row) in enumerate(top.iterrows(), 1)]
+    parts = [
+        "<!DOCTYPE html>", "<html><head><meta charset='utf-8'>",
+        f"<title>raynas report: {html.escape(run_dir.name)}</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>raynas report: {html.escape(str(run_dir))}</h1>",
+        *[f"<p class='note'>{html.escape(note)}</p>" for note in notes],
+        "<h2>Trials</h2>",
+        _table(["completed", "failed", "rejected", "total", "planned"],
+               [(n["completed"], n["failed"], n["rejected"], len(frame),
+                 settings.get("trials", ""))]),
+        f"<h2>Top {TOP_TABLE} trials</h2>",
+        _table(["rank", "trial id", "accuracy", "params", "genome"], top_rows)
+        if top_rows else "<p>No trial completed.</p>",
+        "<h2>Best accuracy so far</h2>", f"<img src='{images['best']}' alt='best so far'>",
+        "<h2>Accuracy vs parameters</h2>", f"<img src='{images['pareto']}' alt='Pareto front'>",
+        "<h2>Decisions of the top trials</h2>",
+        f"<img src='{images['choices']}' alt='decision frequencies'>",
+        "<h2>Settings</h2>",
+        _table(["setting", "value"], [(k, "" if v is None else v) for k, v in settings.items()]
+               + [(label, info[k]) for k, label in (("input_shape", "input shape"),
+                                                     ("num_classes", "classes"),
+                                                     ("dataset", "dataset (loaded)"),
+                                                     ("updated_at", "updated at")) if k in info]),
+        "</body></html>",
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(parts) + "\n", encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------------------------ the report
+
+
+@dataclass
+class Report:
+    """What :func:`build_report` wrote and found."""
+
+    run_dir: Path
+    out: Path
+    files: dict[str, Path]
+    counts: dict[str, int]
+    total: int
+    planned: int | None
+    best: dict[str, Any] | None
+    in_progress: bool
+    settings: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def build_report(run_dir: str | Path, out: str | Path | None = None) -> Report:
+    """Write the plots and ``index.html`` of the run in ``run_dir``; see the module docstring.
+
+    Raises :class:`ResultsError` when ``run_dir`` holds no readable results.
+    """
+    run_dir = Path(run_dir)
+    frame = read_trials(run_dir)
+    notes: list[str] = []
+    try:
+        info = read_run_info(run_dir)
+    except ResultsError as err:
+        info = {}
+        notes.append(f"no run settings: {err}")
+    out = Path(out) if out is not None else run_dir / "report"
+    journal = run_dir / "trials.journal.jsonl"
+    in_progress = journal.exists() and journal.stat().st_size > 0
+    planned = (info.get("settings") or {}).get("trials")
+    if in_progress:
+        notes.append(f"run in progress (or interrupted): {len(frame)}"
+                     + (f" of {planned}" if planned else "")
+                     + " trials finished so far, some only in the journal")
+    n = counts(frame)
+    size = _space_size(info)
+    if size is not None and planned and len(frame) < planned and not in_progress \
+            and frame["genome"].nunique() >= size:
+        notes.append(f"every genome of the space ({size}) was tried: the search stopped "
+                     f"before {planned} trials")
+    if len(frame) == 0:
+        notes.append("no trial has finished yet")
+    elif n["completed"] == 0:
+        notes.append(f"no trial completed: {n['failed']} failed, {n['rejected']} rejected; "
+                     f"see the error column (pandas.read_parquet('{run_dir}/trials'))")
+    files = {
+        "best": plot_best(frame, out / "best.png"),
+        "pareto": plot_pareto(frame, out / "pareto.png"),
+        "choices": plot_choices(frame, out / "choices.png", info),
+    }
+    files["html"] = write_html(out / "index.html", run_dir, frame, info,
+                               {k: p.name for k, p in files.items()}, notes)
+    best = ranked(frame)
+    return Report(run_dir=run_dir, out=out, files=files, counts=n, total=len(frame),
+                  planned=planned, best=best.iloc[0].to_dict() if len(best) else None,
+                  in_progress=in_progress, settings=dict(info.get("settings") or {}),
+                  notes=notes)
+
+
+def _space_size(info: Mapping[str, Any]) -> int | None:
+    from raynas.space import SearchSpace
+
+    try:
+        return SearchSpace.from_dict(info["space"]).size
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def summary_lines(report: Report) -> list[str]:
+    """The terminal summary: counts, the best trial and its genome, where the report is."""
+    n = report.counts
+    planned = f" of {report.planned}" if report.planned else ""
+    s = report.settings
+    described = ", ".join(f"{k} {s[k]}" for k in ("space", "dataset", "strategy", "epochs")
+                          if s.get(k) is not None)
+    lines = [f"run: {report.run_dir}" + (f" ({described})" if described else "")]
+    lines += [f"trials: {report.total}{planned} (completed {n['completed']}, failed "
+             f"{n['failed']}, rejected {n['rejected']})"]
+    lines += report.notes
+    if report.best is not None:
+        b = report.best
+        lines.append(f"best: trial {b['trial_id']}, accuracy {_accuracy(b['accuracy'])}, "
+                     f"params {_params(b['params'])}")
+        lines.append(f"  genome: {b['genome']}")
+    lines.append(f"report: {report.files['html']}")
+    return lines
+
+
+@click.command("report")
+@click.argument("run_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the plots and index.html. [DIR/report]")
+def report_command(run_dir: Path, out: Path | None) -> None:
+    """Plots, an HTML page and a summary of the run in DIR (also while it runs).
+
+    Writes best.png, pareto.png, choices.png and index.html into DIR/report.
+    """
+    try:
+        report = build_report(run_dir, out)
+    except ResultsError as err:
+        click.echo(f"raynas report: error: {err}", err=True)
+        sys.exit(2)
+    for line in summary_lines(report):
+        click.echo(line)
