@@ -84,14 +84,22 @@ def prepare(settings: EvolveSettings):
 
 
 def make_strategy(strategy_class: Any, space: SearchSpace, settings: EvolveSettings) -> Any:
+    """The strategy with the run's seed and budget, and the options it takes."""
+    import inspect
+
+    accepted = inspect.signature(strategy_class).parameters
     options: dict[str, Any] = {"seed": settings.seed, "budget": settings.trials}
-    if settings.population_size is not None:
-        options["population_size"] = settings.population_size
-    if settings.sample_size is not None:
-        options["sample_size"] = settings.sample_size
+    for name in ("population_size", "sample_size"):
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if name not in accepted:
+            raise RunError(f"--{name.replace('_', '-')} does not apply to strategy "
+                           f"{settings.strategy!r}; drop it or use --strategy evolution")
+        options[name] = value
     try:
         return strategy_class(space, **options)
-    except TypeError as err:
+    except (TypeError, ValueError) as err:
         raise RunError(f"--strategy {settings.strategy}: {err}") from None
 
 

@@ -1,0 +1,225 @@
+"""``raynas bench``: search strategies on the tabular NAS-Bench-201, in-process (no Ray, no torch).
+
+Protocol (``raynas/data/README.md``): a run spends ``budget`` queries; each query's fitness is
+``cifar10valid_valid_12ep``; the run's answer is the architecture with the best fitness seen,
+reported by its ``cifar10_test_200ep``. Each (strategy, budget) is repeated over seeds
+``seed .. seed + repeats - 1``; each strategy gets ``budget=`` (the run's number of trials).
+Time per ask+tell counts the strategy's own calls only, not the table look-up.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import click
+
+from raynas.benchmark_table import NB201Table, load_table, nasbench201_space
+
+DEFAULT_BUDGETS = (25, 50, 100, 200)
+DEFAULT_REPEATS = 500
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    """One (strategy, budget) cell: statistics of the reported accuracy over the repeats."""
+
+    strategy: str
+    budget: int
+    repeats: int
+    mean: float
+    std: float
+    regret: float  # table optimum - mean
+    us_per_call: float  # mean seconds per ask+tell, in microseconds
+
+
+@dataclass
+class BenchResult:
+    """What :func:`run_bench` measured (``to_dict`` is JSON-able)."""
+
+    rows: list[BenchRow]
+    us_per_call: dict[str, float]  # per strategy, over all its budgets
+    best_reported: float
+    seconds: float
+    table: str
+    values: dict[str, dict[int, list[float]]] = field(repr=False, default_factory=dict)
+
+    def row(self, strategy: str, budget: int) -> BenchRow:
+        for row in self.rows:
+            if row.strategy == strategy and row.budget == budget:
+                return row
+        raise KeyError(f"no result for strategy {strategy!r} at budget {budget}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": [asdict(r) for r in self.rows], "us_per_call": self.us_per_call,
+                "best_reported": self.best_reported, "seconds": self.seconds, "table": self.table}
+
+
+def run_once(strategy_class: type, table: NB201Table, budget: int, seed: int,
+             space: Any = None) -> tuple[float, float, int]:
+    """One run: ``(reported accuracy of the best-fitness architecture, seconds spent in ask and
+    tell, number of ask+tell pairs)``. Stops early if the strategy exhausts the space."""
+    from raynas.strategies import SpaceExhausted
+
+    space = nasbench201_space() if space is None else space
+    strategy = strategy_class(space, seed=seed, budget=budget)
+    fitness, reported = table.fitness, table.reported
+    best_fitness, best_reported = -math.inf, math.nan
+    spent, calls = 0.0, 0
+    clock = time.perf_counter
+    for _ in range(budget):
+        start = clock()
+        try:
+            genome = strategy.ask()
+        except SpaceExhausted:
+            break
+        asked = clock()
+        if genome is None:  # nothing pending in a sequential run, so this cannot wait
+            break
+        row = table.index(genome)
+        value = float(fitness[row])
+        told = clock()
+        strategy.tell(genome, value)
+        spent += (asked - start) + (clock() - told)
+        calls += 1
+        if value > best_fitness:
+            best_fitness, best_reported = value, float(reported[row])
+    return best_reported, spent, calls
+
+
+def run_bench(strategies: Sequence[str] | None = None,
+              budgets: Sequence[int] = DEFAULT_BUDGETS, repeats: int = DEFAULT_REPEATS,
+              table: NB201Table | str | Path | None = None, seed: int = 0,
+              progress: Callable[[int], None] | None = None) -> BenchResult:
+    """Run registered strategies (default: all) per the protocol; ``progress(n)`` is called
+    after every ``n`` finished runs."""
+    import numpy as np
+
+    import raynas.strategies
+
+    names = list(raynas.strategies.names() if strategies is None else strategies)
+    classes = {name: raynas.strategies.get(name) for name in names}
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
+    bad = [b for b in budgets if not isinstance(b, int) or b < 1]
+    if bad or not budgets:
+        raise ValueError(f"budgets must be ints >= 1, got {list(budgets)!r}; e.g. 25,50,100,200")
+    if not isinstance(table, NB201Table):
+        table = load_table(table)
+    space = nasbench201_space()
+    best = table.best_reported
+    started = time.perf_counter()
+    rows, values, totals = [], {}, {}
+    for name, cls in classes.items():
+        values[name] = {}
+        spent_all, calls_all = 0.0, 0
+        for budget in budgets:
+            found, spent, calls = [], 0.0, 0
+            for r in range(repeats):
+                value, s, c = run_once(cls, table, budget, seed + r, space)
+                found.append(value)
+                spent += s
+                calls += c
+                if progress is not None:
+                    progress(1)
+            arr = np.asarray(found)
+            rows.append(BenchRow(strategy=name, budget=budget, repeats=repeats,
+                                 mean=float(arr.mean()), std=float(arr.std()),
+                                 regret=float(best - arr.mean()),
+                                 us_per_call=1e6 * spent / max(calls, 1)))
+            values[name][budget] = found
+            spent_all += spent
+            calls_all += calls
+        totals[name] = 1e6 * spent_all / max(calls_all, 1)
+    return BenchResult(rows=rows, us_per_call=totals, best_reported=best,
+                       seconds=time.perf_counter() - started, table=table.source, values=values)
+
+
+def format_table(result: BenchResult) -> Any:
+    """A ``rich`` table of a :class:`BenchResult`."""
+    from rich.table import Table
+
+    out = Table(title=f"NAS-Bench-201 CIFAR-10: {REPORTED_LABEL} of the best-fitness "
+                      f"architecture (optimum {result.best_reported:.2f})")
+    for column, justify in [("strategy", "left"), ("queries", "right"),
+                            ("test acc. mean ± std", "right"), ("regret", "right"),
+                            ("µs / ask+tell", "right")]:
+        out.add_column(column, justify=justify)  # type: ignore[arg-type]
+    previous = None
+    for row in result.rows:
+        out.add_row(row.strategy if row.strategy != previous else "", str(row.budget),
+                    f"{row.mean:.2f} ± {row.std:.2f}", f"{row.regret:.2f}",
+                    f"{row.us_per_call:.0f}")
+        previous = row.strategy
+    return out
+
+
+REPORTED_LABEL = "200-epoch test accuracy (%)"
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated ints such as 25,50,100,200, "
+                                 f"got {text!r}") from None
+    if not values or min(values) < 1:
+        raise click.BadParameter(f"expected ints >= 1 such as 25,50,100,200, got {text!r}")
+    return values
+
+
+@click.command("bench")
+@click.option("--strategies", default=None, metavar="NAMES",
+              help="Comma-separated registered strategies. [all]")
+@click.option("--budgets", default=",".join(map(str, DEFAULT_BUDGETS)), show_default=True,
+              help="Comma-separated numbers of queries per run.")
+@click.option("--repeats", default=DEFAULT_REPEATS, show_default=True, type=click.IntRange(min=1),
+              help="Runs (seeds) per strategy and budget.")
+@click.option("--seed", default=0, show_default=True, type=int, help="First seed.")
+@click.option("--table", "table_path", default=None, type=click.Path(dir_okay=False),
+              help="A CSV or Parquet NAS-Bench-201 table of the same shape. [the shipped one]")
+@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False),
+              help="Also write the results to this JSON file.")
+def bench_command(strategies: str | None, budgets: str, repeats: int, seed: int,
+                  table_path: str | None, json_path: str | None) -> None:
+    """Benchmark search strategies on the tabular NAS-Bench-201 (CIFAR-10), no Ray.
+
+    Fitness is the 12-epoch validation accuracy; each run reports the 200-epoch test accuracy
+    of its best-fitness architecture; mean ± std over the seeds, regret to the table's best.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
+        TimeElapsedColumn, TimeRemainingColumn
+
+    import raynas.strategies
+
+    budget_list = _int_list(budgets)
+    names = None
+    if strategies:
+        names = [n.strip() for n in strategies.split(",") if n.strip()]
+        for name in names:
+            try:
+                raynas.strategies.get(name)
+            except KeyError as err:
+                raise click.BadParameter(err.args[0], param_hint="--strategies") from None
+    try:
+        table = load_table(table_path)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    n_strategies = len(names) if names else len(raynas.strategies.names())
+    console = Console()
+    with Progress(TextColumn("bench"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("runs", total=n_strategies * len(budget_list) * repeats)
+        result = run_bench(names, budget_list, repeats, table, seed,
+                           progress=lambda n: bar.advance(task, n))
+    console.print(format_table(result))
+    console.print("µs / ask+tell over all budgets: " + ", ".join(
+        f"{name} {us:.0f}" for name, us in result.us_per_call.items())
+        + f"; {repeats} seeds from {seed}; total {result.seconds:.1f} s")
+    if json_path:
+        Path(json_path).write_text(json.dumps(result.to_dict(), indent=2))

@@ -1,0 +1,326 @@
+"""The strategy contract: a pure ask/tell object over the genomes of a :class:`SearchSpace`.
+
+A driver loops ``genome = s.ask()`` → run the trial → ``s.tell(genome, value)``, with any
+number of asks outstanding and results told in any order. Contract shared by every strategy:
+
+* ``ask() -> genome | None``: a canonical genome (``space.validate(g) == g``). With ``dedup``
+  a genome is proposed at most once per run (proposed or told counts). When no unseen genome
+  is left, ``ask()`` returns ``None`` while results are pending and raises
+  :class:`SpaceExhausted` once none are: the search has covered the whole space.
+* ``tell(genome, value)``: ``value`` is the trial's metric; ``None`` or a non-finite number
+  (NaN, ±inf) marks a failed trial. A genome that was never asked may be told (it joins the
+  history as an extra result).
+* ``mode="max"`` maximizes ``value``, ``mode="min"`` minimizes it.
+* Lineage: after ``ask()``, ``last_parent`` is the genome the proposal was derived from (a
+  mutation's parent), or ``None`` for a random genome; ``parent_of(g)`` answers the same for any
+  proposed genome (its latest proposal). A driver maps it to the parent's trial with
+  ``SearchSpace.genome_id``.
+* Determinism: every random draw comes from the strategy's own ``numpy`` generator seeded by
+  ``seed``; the same seed and the same results give the same genomes, also after pickling, in
+  another process, and after ``state_dict()``/``load_state_dict()``.
+* ``state_dict()`` is JSON-able (generator state included); ``replay(history)`` (or the
+  classmethod ``from_history``) rebuilds the state of a fresh strategy from ``[(genome, value),
+  ...]`` in tell order, as if each genome had been asked then told: that is how a restarted
+  driver resumes from its results log. Replay consumes no randomness.
+
+Strategies import numpy and the space description only: no ray, no torch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Hashable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from raynas.space import Genome, SearchSpace, SeedLike, make_rng
+from raynas.strategies.encoding import Encoding
+
+MODES = ("max", "min")
+STATE_FORMAT = "raynas.strategy/1"
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
+class SpaceExhausted(StopIteration):
+    """Every genome of the space has been proposed (``dedup=True``) and no result is pending.
+
+    A ``StopIteration`` so that a driver loop can treat it as the end of the proposals.
+    """
+
+
+class Strategy(ABC):
+    """Base class of the search strategies (see the module docstring for the contract).
+
+    Subclasses implement :meth:`_propose` and may extend :meth:`_observe`, :meth:`_reset`
+    and :meth:`config`.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, space: SearchSpace, seed: SeedLike = None, mode: str = "max",
+                 budget: int | None = None, dedup: bool = True):
+        if mode not in MODES:
+            raise ValueError(
+                f"mode must be 'max' or 'min', got {mode!r}; use mode='max' for a metric to "
+                f"maximize (accuracy) or mode='min' for one to minimize (loss)")
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, numbers.Integral)
+                                   or budget < 1):
+            raise ValueError(
+                f"budget must be a positive int (the number of trials the run will make) or "
+                f"None, got {budget!r}")
+        self.space = space
+        self._enc = Encoding(space)
+        self.mode = mode
+        self.budget = None if budget is None else int(budget)
+        self.dedup = bool(dedup)
+        self._sign = 1.0 if mode == "max" else -1.0
+        self._rng = make_rng(seed)
+        self._clear()
+
+    # ------------------------------------------------------------------ subclass hooks
+    @abstractmethod
+    def _propose(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """``(code, parent_code)`` of the next proposal; ``code`` is ``None`` when no
+        (unseen, with dedup) genome is left; ``parent_code`` is ``None`` for a random one."""
+
+    def _observe(self, code: tuple[int, ...], score: float | None) -> None:
+        """A result arrived: ``score`` is the value signed so that higher is better, or
+        ``None`` for a failed trial."""
+
+    def _reset(self) -> None:
+        """Forget everything learned from results (called before rebuilding state)."""
+
+    def config(self) -> dict[str, Any]:
+        """The resolved settings that shape the search (JSON-able); a state loads only into a
+        strategy with equal settings."""
+        return {"mode": self.mode, "dedup": self.dedup}
+
+    # ------------------------------------------------------------------ the protocol
+    def ask(self) -> Genome | None:
+        """The next genome to evaluate; ``None`` if nothing can be proposed until a pending
+        result arrives. Raises :class:`SpaceExhausted` when every genome has been proposed."""
+        code, parent = self._propose()
+        if code is None:
+            self._last_parent = None
+            if self._pending:
+                return None
+            raise SpaceExhausted(
+                f"every one of the {self.space.size} genomes of the space has been proposed "
+                f"(dedup=True) and no result is pending; the search is complete (pass "
+                f"dedup=False to re-evaluate genomes)")
+        key = self._enc.key(code)
+        self._seen[key] = None
+        self._pending[key] = self._pending.get(key, 0) + 1
+        self.n_asked += 1
+        parent_code = None if parent is None else tuple(int(v) for v in parent)
+        if parent_code is not None:
+            self._parents[key] = parent_code
+        self._last_parent = parent_code
+        return self._enc.decode(code)
+
+    def tell(self, genome: Mapping[str, Any], value: float | None) -> None:
+        """Report the result of ``genome``: its metric, or ``None``/NaN for a failed trial."""
+        code = self._enc.encode(genome)
+        result = _as_value(value)
+        key = self._enc.key(code)
+        count = self._pending.get(key)
+        if count is not None:
+            if count > 1:
+                self._pending[key] = count - 1
+            else:
+                del self._pending[key]
+        self._seen[key] = None
+        self._history.append((code, result))
+        self._observe(code, None if result is None else self._sign * result)
+
+    def replay(self, history: Iterable[tuple[Mapping[str, Any], float | None]]) -> "Strategy":
+        """Rebuild state from ``(genome, value)`` pairs in tell order, as if each genome had
+        been asked then told (no randomness consumed); returns ``self``."""
+        for item in history:
+            try:
+                genome, value = item
+            except (TypeError, ValueError):
+                raise ValueError(f"history items must be (genome, value) pairs, got {item!r}") from None
+            code = self._enc.encode(genome)
+            self._seen[self._enc.key(code)] = None
+            self.n_asked += 1
+            self.tell(genome, value)
+        return self
+
+    @classmethod
+    def from_history(cls, space: SearchSpace,
+                     history: Iterable[tuple[Mapping[str, Any], float | None]],
+                     **kwargs: Any) -> "Strategy":
+        """A new strategy (``cls(space, **kwargs)``) that has replayed ``history``."""
+        return cls(space, **kwargs).replay(history)
+
+    # ------------------------------------------------------------------ lineage
+    @property
+    def last_parent(self) -> Genome | None:
+        """The parent genome of the last proposal, ``None`` if it was a random genome."""
+        return None if self._last_parent is None else self._enc.decode(self._last_parent)
+
+    def parent_of(self, genome: Mapping[str, Any] | str) -> Genome | None:
+        """The parent genome of a proposed genome (given as a genome or its genome id), or
+        ``None`` if it was random or never proposed."""
+        if isinstance(genome, str):
+            genome = _loads(genome)
+        parent = self._parents.get(self._enc.key(self._enc.encode(genome)))
+        return None if parent is None else self._enc.decode(parent)
+
+    def _id_of(self, code: Sequence[int]) -> str:
+        return SearchSpace.genome_id(self._enc.decode(code))
+
+    # ------------------------------------------------------------------ introspection
+    @property
+    def history(self) -> list[tuple[Genome, float | None]]:
+        """Every told ``(genome, value)`` in tell order (``None`` for failed trials)."""
+        return [(self._enc.decode(code), value) for code, value in self._history]
+
+    @property
+    def n_pending(self) -> int:
+        """Number of asked genomes whose result has not been told."""
+        return sum(self._pending.values())
+
+    def best(self) -> tuple[Genome, float] | None:
+        """The best told ``(genome, value)`` (first of equals), ``None`` before any success."""
+        best = None
+        for code, value in self._history:
+            if value is not None and (best is None or self._sign * value > self._sign * best[1]):
+                best = (code, value)
+        return None if best is None else (self._enc.decode(best[0]), best[1])
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """The whole state as a JSON-able dict (see :meth:`load_state_dict`)."""
+        decode = self._enc.decode
+        pending = [decode(self._code_of_key(k)) for k, n in self._pending.items() for _ in range(n)]
+        return {
+            "format": STATE_FORMAT,
+            "strategy": type(self).__name__,
+            "space": self.space.to_dict(),
+            "config": self.config(),
+            "budget": self.budget,
+            "rng": _rng_state_to_json(self._rng),
+            "n_asked": self.n_asked,
+            "seen": [decode(self._code_of_key(k)) for k in self._seen],
+            "pending": pending,
+            "history": [[decode(code), value] for code, value in self._history],
+            "parents": {SearchSpace.genome_id(decode(self._code_of_key(k))): self._id_of(p)
+                        for k, p in self._parents.items()},
+            "last_parent": self.last_parent,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict` saved by a strategy of the same class, space and
+        settings; the generator continues where it was."""
+        if not isinstance(state, Mapping) or state.get("format") != STATE_FORMAT:
+            raise ValueError(f"not a raynas strategy state: expected a mapping with "
+                             f"\"format\": {STATE_FORMAT!r}")
+        if state.get("strategy") != type(self).__name__:
+            raise ValueError(f"this state belongs to strategy {state.get('strategy')!r}, not "
+                             f"{type(self).__name__!r}; load it into a {state.get('strategy')}")
+        if SearchSpace.from_dict(state["space"]) != self.space:
+            raise ValueError("this state was saved over a different search space; build the "
+                             "strategy over the space the run used")
+        saved, mine = dict(state["config"]), self.config()
+        if saved != mine:
+            diff = {k: (saved.get(k), mine.get(k)) for k in sorted(set(saved) | set(mine))
+                    if saved.get(k) != mine.get(k)}
+            raise ValueError(
+                "this state was saved with other settings: "
+                + ", ".join(f"{k}={a!r} (this strategy: {b!r})" for k, (a, b) in diff.items())
+                + "; construct the strategy with the saved settings")
+        self._clear()
+        encode, key = self._enc.encode, self._enc.key
+        for genome, value in state["history"]:
+            code = encode(genome)
+            result = _as_value(value)
+            self._history.append((code, result))
+            self._observe(code, None if result is None else self._sign * result)
+        for genome in state["seen"]:
+            self._seen[key(encode(genome))] = None
+        for genome in state["pending"]:
+            k = key(encode(genome))
+            self._pending[k] = self._pending.get(k, 0) + 1
+        for child, parent in state["parents"].items():
+            self._parents[key(encode(_loads(child)))] = encode(_loads(parent))
+        last = state.get("last_parent")
+        self._last_parent = None if last is None else encode(last)
+        self.n_asked = int(state["n_asked"])
+        self._rng = _rng_from_json(state["rng"])
+
+    # ------------------------------------------------------------------ helpers
+    def _clear(self) -> None:
+        self._history: list[tuple[tuple[int, ...], float | None]] = []
+        self._seen: dict[Hashable, None] = {}  # proposed or told keys, insertion-ordered
+        self._pending: dict[Hashable, int] = {}
+        self._parents: dict[Hashable, tuple[int, ...]] = {}
+        self._last_parent: tuple[int, ...] | None = None
+        self.n_asked = 0
+        self._reset()
+
+    def _code_of_key(self, key: Hashable) -> tuple[int, ...]:
+        return self._enc.code_of_key(key)
+
+    def _fresh(self, tries: int = 64) -> np.ndarray | None:
+        """A random code: unseen with dedup (``None`` when none is left), any without."""
+        if self.dedup:
+            return self._enc.fresh(self._rng, self._seen, tries)
+        return self._enc.sample(self._rng, 1)[0]
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({self.space!r}, {settings})"
+
+
+def _as_value(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"value must be a real number, or None for a failed trial, got "
+                        f"{value!r} ({type(value).__name__}); tell the trial's metric as a float")
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _loads(genome_id: str) -> Genome:
+    return json.loads(genome_id)
+
+
+def _to_json(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _to_json(v) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray):
+        return {"ndarray": obj.tolist(), "dtype": str(obj.dtype)}
+    if isinstance(obj, (int, np.integer)) and not isinstance(obj, bool):
+        return {"int": str(int(obj))}  # 128-bit generator words do not fit a JSON double
+    return obj
+
+
+def _from_json(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {"int"}:
+            return int(obj["int"])
+        if set(obj) == {"ndarray", "dtype"}:
+            return np.array(obj["ndarray"], dtype=obj["dtype"])
+        return {k: _from_json(v) for k, v in obj.items()}
+    return obj
+
+
+def _rng_state_to_json(rng: np.random.Generator) -> dict[str, Any]:
+    return _to_json(rng.bit_generator.state)
+
+
+def _rng_from_json(data: Mapping[str, Any]) -> np.random.Generator:
+    state = _from_json(dict(data))
+    name = state.get("bit_generator")
+    if name not in _BIT_GENERATORS:
+        raise ValueError(f"unknown bit generator {name!r} in the saved state; "
+                         f"known: {', '.join(_BIT_GENERATORS)}")
+    bit_generator = getattr(np.random, name)()
+    bit_generator.state = state
+    return np.random.Generator(bit_generator)

@@ -1,0 +1,170 @@
+"""Regularized (aging) evolution, after Real, Aggarwal, Huang & Le, "Regularized Evolution for
+Image Classifier Architecture Search", AAAI 2019, with optional model-screened mutants.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from raynas.space import SearchSpace, SeedLike
+from raynas.strategies.base import Strategy
+from raynas.strategies.surrogate import RankRidge
+
+MODELS = ("ridge", None)
+ON_FAILURE = ("ignore", "worst")
+
+
+def default_population_size(budget: int | None) -> int:
+    """A quarter of the run's budget, between 6 and 100; 25 when the budget is unknown."""
+    if budget is None:
+        return 25
+    return min(100, max(6, budget // 4))
+
+
+class RegularizedEvolution(Strategy):
+    """Asynchronous regularized evolution (Real et al., AAAI 2019).
+
+    The first ``population_size`` asks are uniformly random genomes. After that each ask
+    runs a tournament: ``sample_size`` members drawn without replacement from the population,
+    the fittest is the parent, and a mutation changes ``mutation`` of its decisions (a
+    LayerChoice moves to another candidate; an InputChoice gains or loses an input, or swaps one
+    when ``n_chosen`` is fixed). Each result joins the population when it is told and the oldest
+    member dies, so any number of asks may be outstanding and results may arrive in any order:
+    there is no generation barrier.
+
+    With ``model="ridge"`` (default) each ask screens ``candidates`` mutants of the parent plus
+    ``random_candidates`` random genomes with a Bayesian ridge model of the history (one-hot
+    features, rank-normalized results, see :class:`~raynas.strategies.surrogate.RankRidge`) and
+    proposes the best under one Thompson draw of the model; ``last_parent`` is ``None`` when a
+    random candidate wins. ``model=None`` proposes the mutant itself: with
+    ``population_size=10, sample_size=3, mutation=1, model=None, dedup=False`` this is the
+    textbook algorithm.
+
+    Defaults scale with ``budget`` (the number of trials the run will make):
+    ``population_size = clip(budget // 4, 6, 100)`` (25 without a budget) and
+    ``sample_size = max(2, population_size // 2)``.
+
+    Failures: ``on_failure="ignore"`` leaves failed trials out of the population and the model;
+    ``"worst"`` adds them as the worst result (they age out like any member). While the
+    population is empty (early trials failed or still running) asks are random genomes.
+
+    Dedup (default): a genome is never proposed twice. When every mutant screened was seen
+    already the ask falls back to an unseen random genome (``last_parent`` ``None``); when the
+    whole space was proposed, ``ask()`` returns ``None`` while results are pending and then
+    raises :class:`~raynas.strategies.SpaceExhausted`. Without dedup and with a model, the model
+    may re-propose the genomes it rates best.
+    """
+
+    name = "evolution"
+
+    def __init__(self, space: SearchSpace, population_size: int | None = None,
+                 sample_size: int | None = None, mutation: int = 1, seed: SeedLike = None,
+                 dedup: bool = True, on_failure: str = "ignore", mode: str = "max",
+                 budget: int | None = None, model: str | None = "ridge", candidates: int = 20,
+                 random_candidates: int = 100):
+        super().__init__(space, seed=seed, mode=mode, budget=budget, dedup=dedup)
+        if population_size is None:
+            population_size = default_population_size(self.budget)
+        _check_int("population_size", population_size, 1, "e.g. population_size=20")
+        if sample_size is None:
+            sample_size = min(population_size, max(2, population_size // 2))
+        _check_int("sample_size", sample_size, 1, "e.g. sample_size=population_size // 2")
+        if sample_size > population_size:
+            raise ValueError(
+                f"sample_size must be <= population_size, got sample_size={sample_size}, "
+                f"population_size={population_size}; lower sample_size or raise population_size")
+        _check_int("mutation", mutation, 1, "mutation is the number of decisions a mutation "
+                   "changes, e.g. mutation=1")
+        if on_failure not in ON_FAILURE:
+            raise ValueError(f"on_failure must be 'ignore' or 'worst', got {on_failure!r}; "
+                             f"'ignore' drops failed trials, 'worst' ranks them last")
+        if model not in MODELS:
+            raise ValueError(f"model must be 'ridge' or None, got {model!r}; None proposes "
+                             f"mutants unscreened (the textbook algorithm)")
+        _check_int("candidates", candidates, 1, "e.g. candidates=20")
+        _check_int("random_candidates", random_candidates, 0, "e.g. random_candidates=100")
+        self.population_size = int(population_size)
+        self.sample_size = int(sample_size)
+        self.mutation = int(mutation)
+        self.on_failure = on_failure
+        self.model = model
+        self.candidates = int(candidates)
+        self.random_candidates = int(random_candidates)
+        self._reset()
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "population_size": self.population_size,
+                "sample_size": self.sample_size, "mutation": self.mutation,
+                "on_failure": self.on_failure, "model": self.model,
+                "candidates": self.candidates, "random_candidates": self.random_candidates}
+
+    def _reset(self) -> None:
+        if not hasattr(self, "population_size"):
+            return  # Strategy.__init__ runs before the settings exist
+        self._population: deque[tuple[np.ndarray, float]] = deque(maxlen=self.population_size)
+        self._surrogate = (RankRidge(self._enc.n_features) if self.model == "ridge" else None)
+
+    @property
+    def population(self) -> list[tuple[dict, float]]:
+        """The living members ``(genome, signed score)``, oldest first (higher is better)."""
+        return [(self._enc.decode(code), score) for code, score in self._population]
+
+    def _observe(self, code: tuple[int, ...], score: float | None) -> None:
+        if score is None:
+            if self.on_failure == "ignore":
+                return
+            score = -np.inf
+        row = np.array(code, dtype=np.int64)
+        self._population.append((row, score))
+        if self._surrogate is not None:
+            self._surrogate.add(self._enc.features(row[None, :])[0], score)
+
+    def _tournament(self) -> np.ndarray:
+        n = len(self._population)
+        k = min(self.sample_size, n)
+        if k == n:
+            picked = range(n)
+        else:
+            picked = np.argpartition(self._rng.random(n), k - 1)[:k].tolist()
+        best, best_score = None, -np.inf
+        for i in picked:
+            code, score = self._population[i]
+            if best is None or score > best_score:
+                best, best_score = code, score
+        return best  # type: ignore[return-value]
+
+    def _propose(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        if self.n_asked < self.population_size or not self._population:
+            return self._fresh(), None
+        parent = self._tournament()
+        enc, rng = self._enc, self._rng
+        if self._surrogate is None:
+            for n in (1, self.candidates):
+                mutants = enc.mutate(rng, parent, n, self.mutation)
+                if not self.dedup:
+                    return mutants[0], parent
+                for code, key in zip(mutants, enc.keys_of(mutants)):
+                    if key not in self._seen:
+                        return code, parent
+            return self._fresh(), None
+        pool = enc.mutate(rng, parent, self.candidates, self.mutation)
+        if self.random_candidates:
+            pool = np.concatenate([pool, enc.sample(rng, self.random_candidates)])
+        is_mutant = np.arange(len(pool)) < self.candidates
+        if self.dedup:
+            keep = np.array([key not in self._seen for key in enc.keys_of(pool)])
+            if not keep.any():
+                return self._fresh(), None
+            pool, is_mutant = pool[keep], is_mutant[keep]
+        weights = self._surrogate.sample_weights(rng)
+        best = int(np.argmax(enc.features(pool) @ weights))
+        return pool[best], (parent if is_mutant[best] else None)
+
+
+def _check_int(name: str, value: Any, low: int, hint: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}; {hint}")
