@@ -23,7 +23,8 @@ def test_wheel_install_into_fresh_venv(tmp_path):
                     str(wheel)], check=True, capture_output=True)
     # The third-party dependencies come from this environment, after the fresh venv's own.
     (Path(site) / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    top_level = sorted(p.name for p in Path(site).iterdir() if not p.name.endswith((".dist-info", ".pth")))
+    top_level = sorted(p.name for p in Path(site).iterdir()
+                       if not p.name.endswith((".dist-info", ".pth")) and p.name != "bin")  # bin: --target scripts
     assert top_level == ["raynas"], top_level
     probe = ("import raynas, raynas.strategies, raynas.spaces, sys; "
              "print(raynas.strategies.__file__); print(raynas.spaces.__file__); "
