@@ -52,8 +52,7 @@ def default_out(settings: EvolveSettings) -> Path:
 def prepare(settings: EvolveSettings):
     """Resolve the space, dataset and strategy class before Ray starts (clear errors)."""
     import raynas.strategies
-    from raynas import datasets
-    from raynas.space_source import parse_space
+    from raynas.space_source import load_dataset_for, parse_space
 
     try:
         source = parse_space(settings.space)
@@ -65,19 +64,10 @@ def prepare(settings: EvolveSettings):
         strategy_class = raynas.strategies.get(settings.strategy)
     except KeyError as err:
         raise RunError(f"--strategy: {err.args[0]}") from None
-    if settings.dataset not in datasets.names():
-        raise RunError(f"--dataset: unknown dataset {settings.dataset!r}; known: "
-                       f"{', '.join(datasets.names())}")
     try:
-        bundle = datasets.load(settings.dataset, data_dir=settings.data_dir,
-                               input_shape=source.input_shape(), download=settings.download,
-                               limit=settings.limit)
-    except (FileNotFoundError, ValueError) as err:
-        raise RunError(f"--dataset {settings.dataset}: {err}") from None
-    input_shape = tuple(source.input_shape() or bundle.input_shape)
-    num_classes = int(source.num_classes() or bundle.num_classes)
-    try:
-        datasets.check_fits(bundle, input_shape, num_classes)
+        bundle, input_shape, num_classes = load_dataset_for(
+            source, settings.dataset, data_dir=settings.data_dir, download=settings.download,
+            limit=settings.limit)
     except ValueError as err:
         raise RunError(str(err)) from None
     return source, space, strategy_class, bundle, input_shape, num_classes

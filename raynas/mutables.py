@@ -12,7 +12,6 @@ prefixes the keys of the mutables inside it (``cell1/op``). Keys are bound by
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Sequence, Union
 

@@ -112,3 +112,26 @@ def _factory(source: SpaceSource) -> Callable[[], nn.Module]:
             raise ValueError(f"--space {source.spec!r}: {source.attr} is not an nn.Module class")
     _CACHE[source] = factory
     return factory
+
+
+def load_dataset_for(source: SpaceSource, name: str, data_dir: str | None = None,
+                     download: bool = False, limit: int | None = None):
+    """Dataset ``name`` shaped for the space, checked to fit it.
+
+    Returns ``(bundle, input_shape, num_classes)``; the shape and class count are the
+    space's (``input_shape`` / ``num_classes`` attributes) or else the dataset's. Raises
+    ``ValueError`` naming the dataset: unknown, files absent, or not fitting the space.
+    """
+    from raynas import datasets
+
+    if name not in datasets.names():
+        raise ValueError(f"--dataset: unknown dataset {name!r}; known: {', '.join(datasets.names())}")
+    try:
+        bundle = datasets.load(name, data_dir=data_dir, input_shape=source.input_shape(),
+                               download=download, limit=limit)
+    except (FileNotFoundError, ValueError) as err:
+        raise ValueError(f"--dataset {name}: {err}") from None
+    input_shape = tuple(source.input_shape() or bundle.input_shape)
+    num_classes = int(source.num_classes() or bundle.num_classes)
+    datasets.check_fits(bundle, input_shape, num_classes)
+    return bundle, input_shape, num_classes

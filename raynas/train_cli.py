@@ -139,18 +139,14 @@ def train(*, space: str, genome: Mapping[str, Any], dataset: str, epochs: int, s
     """
     import torch
 
-    from raynas import datasets
     from raynas.fixing import count_parameters, fix
-    from raynas.space_source import parse_space
+    from raynas.space_source import load_dataset_for, parse_space
     from raynas.training import DEFAULT_LR, TrainingDiverged, check_forward, evaluate, train_model
 
     try:
         source = parse_space(space)
     except ValueError as err:
         raise TrainError(f"--space: {err}") from None
-    if dataset not in datasets.names():
-        raise TrainError(f"--dataset: unknown dataset {dataset!r}; known: "
-                         f"{', '.join(datasets.names())}")
     run_device = _device(device)
     torch.manual_seed(seed)
     try:
@@ -160,14 +156,8 @@ def train(*, space: str, genome: Mapping[str, Any], dataset: str, epochs: int, s
             else "the architecture"
         raise TrainError(f"{what} does not fit space {space!r}: {err}") from None
     try:
-        bundle = datasets.load(dataset, data_dir=data_dir, input_shape=source.input_shape(),
-                               download=download, limit=limit)
-    except (FileNotFoundError, ValueError) as err:
-        raise TrainError(f"--dataset {dataset}: {err}") from None
-    input_shape = tuple(source.input_shape() or bundle.input_shape)
-    num_classes = int(source.num_classes() or bundle.num_classes)
-    try:
-        datasets.check_fits(bundle, input_shape, num_classes)
+        bundle, input_shape, num_classes = load_dataset_for(source, dataset, data_dir=data_dir,
+                                                            download=download, limit=limit)
         check_forward(model, input_shape, num_classes)
     except ValueError as err:
         raise TrainError(str(err)) from None

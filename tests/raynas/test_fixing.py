@@ -10,7 +10,6 @@ import torch.nn as nn
 from raynas import (InputChoice, LayerChoice, MutableScope, SearchSpace, count_parameters,
                     export_architecture, fix, load_architecture)
 from raynas.mutables import Mutable
-import raynas.spaces
 
 
 class Net(nn.Module):

@@ -122,7 +122,7 @@ def test_nan_loss_raises_training_diverged_with_epoch_and_batch(digits8):
 
     # checked every 4 batches (as on a GPU), the first bad batch is still the one named
     n_batches = -(-len(digits8.train_y) // 64)
-    with pytest.raises(TrainingDiverged, match=f"epoch 2, batch 7 "):
+    with pytest.raises(TrainingDiverged, match="epoch 2, batch 7 "):
         train_model(NaNAfter(after=n_batches + 7), digits8, epochs=3, batch_size=64,
                     device="cpu", check_every=4)
 

@@ -1,22 +1,21 @@
 """The NAS-Bench-201 space maps genomes to the benchmark's arch_str and parameter counts."""
 
-import csv
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+import raynas
 import raynas.spaces
 from raynas import SearchSpace, count_parameters, fix
+from raynas.benchmark_table import nasbench201_space
 from raynas.spaces.nasbench201 import EDGE_KEYS, OPERATIONS, from_arch_str, to_arch_str
 
-TABLE = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks" / "nasbench201_cifar10.csv"
+TABLE = Path(raynas.__file__).parent / "data" / "nasbench201_cifar10.parquet"
 
 
 def rows(step=997):
-    if not TABLE.exists():
-        pytest.skip(f"benchmark table not found at {TABLE}")
-    with TABLE.open() as handle:
-        return [row for i, row in enumerate(csv.DictReader(handle)) if i % step == 0]
+    return pd.read_parquet(TABLE).iloc[::step].to_dict("records")
 
 
 def test_keys_and_choices():
@@ -24,6 +23,7 @@ def test_keys_and_choices():
     assert space.keys == list(EDGE_KEYS)
     assert all(d.choices == OPERATIONS for d in space)
     assert space.size == 15625
+    assert space == nasbench201_space()  # the tabular benchmark's space is the model's
 
 
 def test_parameter_counts_match_the_benchmark():
