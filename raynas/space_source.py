@@ -66,9 +66,6 @@ def parse_space(spec: str) -> SpaceSource:
         package_dir = _package_file(path)
         module = f"{package_dir.name}.{path.stem}"
         source = SpaceSource(spec=spec, module=module, attr=attr, package_dir=str(package_dir))
-        parent = str(package_dir.parent)
-        if parent not in sys.path:
-            sys.path.insert(0, parent)
     else:
         source = SpaceSource(spec=spec, module=location, attr=attr)
     source.factory()  # fail now, in the driver, with a clear error
@@ -89,6 +86,26 @@ def _package_file(path: Path) -> Path:
 _CACHE: dict[SpaceSource, Callable[[], nn.Module]] = {}
 
 
+def _import(source: SpaceSource) -> Any:
+    """Import the space's module: in a worker from the package Ray's runtime environment
+    shipped; in the driver (or without Ray) from the local copy."""
+    try:
+        return importlib.import_module(source.module)
+    except ModuleNotFoundError as err:
+        local = Path(source.package_dir) if source.package_dir else None
+        if local is None or not local.is_dir() or err.name not in source.module:
+            raise ValueError(f"--space {source.spec!r}: cannot import {source.module!r}: {err}") from err
+        sys.path.insert(0, str(local.parent))
+    except Exception as err:  # noqa: BLE001 - report any import failure of user code
+        raise ValueError(f"--space {source.spec!r}: cannot import {source.module!r}: "
+                         f"{type(err).__name__}: {err}") from err
+    try:
+        return importlib.import_module(source.module)
+    except Exception as err:  # noqa: BLE001
+        raise ValueError(f"--space {source.spec!r}: cannot import {source.module!r}: "
+                         f"{type(err).__name__}: {err}") from err
+
+
 def _factory(source: SpaceSource) -> Callable[[], nn.Module]:
     if source in _CACHE:
         return _CACHE[source]
@@ -97,14 +114,7 @@ def _factory(source: SpaceSource) -> Callable[[], nn.Module]:
 
         factory = raynas.spaces.get(source.name)
     else:
-        if source.package_dir and str(Path(source.package_dir).parent) not in sys.path \
-                and Path(source.package_dir).is_dir():
-            sys.path.insert(0, str(Path(source.package_dir).parent))
-        try:
-            module = importlib.import_module(source.module)
-        except Exception as err:  # noqa: BLE001 - report any import failure of user code
-            raise ValueError(f"--space {source.spec!r}: cannot import {source.module!r}: "
-                             f"{type(err).__name__}: {err}") from err
+        module = _import(source)
         factory = getattr(module, source.attr, None)
         if factory is None:
             raise ValueError(f"--space {source.spec!r}: {source.module!r} has no {source.attr!r}")

@@ -1,0 +1,96 @@
+"""The Tune Searcher adapter over real strategies (called as Tune calls it)."""
+
+import pytest
+from ray.tune.search import Searcher
+
+import raynas.strategies
+from raynas import Dimension, SearchSpace
+from raynas.searcher import StrategySearcher
+
+SPACE = SearchSpace([Dimension("op", "layer", ("a", "b", "c")),
+                     Dimension("skip", "input", ("x", "y"))])
+
+
+def searcher(strategy="random", total=5, **kwargs):
+    return StrategySearcher(raynas.strategies.get(strategy)(SPACE, seed=0), SPACE, total=total,
+                            **kwargs)
+
+
+def test_proposes_total_trials_then_finishes():
+    s = searcher(total=3)
+    configs = [s.suggest(f"t{i}") for i in range(3)]
+    assert [c["order"] for c in configs] == [1, 2, 3]
+    assert all(SPACE.validate(c["genome"]) == c["genome"] for c in configs)
+    assert s.suggest("t3") == Searcher.FINISHED
+
+
+def test_results_reach_the_strategy_and_failures_count_as_none():
+    s = searcher(strategy="evolution", total=6)
+    first = s.suggest("t0")
+    s.on_trial_complete("t0", {"status": "completed", "accuracy": 0.8})
+    second = s.suggest("t1")
+    s.on_trial_complete("t1", {"status": "failed", "accuracy": None})
+    history = s.strategy.history
+    assert [v for _, v in history] == [0.8, None]
+    assert [g for g, _ in history] == [first["genome"], second["genome"]]
+
+
+def test_rejected_genomes_are_recorded_and_replaced():
+    rejected = []
+    s = searcher(total=6, screen=lambda g: ("too big", 99) if g["op"] == "c" else None,
+                 on_rejected=lambda g, order, parent, reason, params: rejected.append((g, order)))
+    configs = []
+    for i in range(6):
+        config = s.suggest(f"t{i}")
+        if config == Searcher.FINISHED:
+            break
+        configs.append(config)
+    assert all(c["genome"]["op"] != "c" for c in configs)
+    assert all(g["op"] == "c" for g, _ in rejected)
+    orders = sorted([c["order"] for c in configs] + [o for _, o in rejected])
+    assert orders == list(range(1, len(orders) + 1)) and len(orders) == 6
+
+
+def test_exhausted_space_finishes_once_nothing_is_pending():
+    s = searcher(total=50)  # the space has 12 genomes
+    for i in range(12):
+        assert isinstance(s.suggest(f"t{i}"), dict)
+    assert s.suggest("t12") is None  # results pending: wait
+    for i in range(12):
+        s.on_trial_complete(f"t{i}", {"status": "completed", "accuracy": i / 12})
+    assert s.suggest("t12") == Searcher.FINISHED and s.progress.exhausted
+
+
+def test_parent_trial_ids_point_at_earlier_trials():
+    s = searcher(strategy="evolution", total=40)
+    parents = []
+    for i in range(40):
+        config = s.suggest(f"t{i}")
+        if not isinstance(config, dict):
+            break
+        parents.append(config["parent_trial_id"])
+        s.on_trial_complete(f"t{i}", {"status": "completed", "accuracy": (i * 7 % 11) / 11})
+    known = {f"t{i}" for i in range(40)}
+    assert all(p is None or p in known for p in parents)
+    assert any(p is not None for p in parents)  # mutants name their parent
+
+
+def test_save_and_restore_round_trip(tmp_path):
+    s = searcher(strategy="evolution", total=10)
+    for i in range(4):
+        s.suggest(f"t{i}")
+        s.on_trial_complete(f"t{i}", {"status": "completed", "accuracy": i / 4})
+    s.suggest("t4")
+    s.save(str(tmp_path / "state.pkl"))
+    other = searcher(strategy="evolution", total=10)
+    other.restore(str(tmp_path / "state.pkl"))
+    assert other.next_order == s.next_order and set(other.pending) == {"t4"}
+    assert other.suggest("t5") == s.suggest("t5")
+
+
+def test_pickles_without_driver_hooks():
+    import pickle
+
+    s = searcher(screen=lambda g: None, on_rejected=lambda *a: None)
+    clone = pickle.loads(pickle.dumps(s))
+    assert clone.screen is None and clone.on_rejected is None and clone.total == s.total
