@@ -62,14 +62,17 @@ def test_exhausted_space_finishes_once_nothing_is_pending():
 
 
 def test_parent_trial_ids_point_at_earlier_trials():
-    s = searcher(strategy="evolution", total=40)
+    space = SearchSpace([Dimension(f"k{i}", "layer", ("a", "b", "c", "d")) for i in range(4)])
+    s = StrategySearcher(raynas.strategies.get("evolution")(space, seed=0, budget=40), space,
+                         total=40)
     parents = []
     for i in range(40):
         config = s.suggest(f"t{i}")
         if not isinstance(config, dict):
             break
         parents.append(config["parent_trial_id"])
-        s.on_trial_complete(f"t{i}", {"status": "completed", "accuracy": (i * 7 % 11) / 11})
+        score = sum(config["genome"][f"k{j}"] == "a" for j in range(4)) / 4
+        s.on_trial_complete(f"t{i}", {"status": "completed", "accuracy": score})
     known = {f"t{i}" for i in range(40)}
     assert all(p is None or p in known for p in parents)
     assert any(p is not None for p in parents)  # mutants name their parent
