@@ -28,18 +28,21 @@ from raynas.mutables import LayerChoice
 
 
 class TinyNet(nn.Module):
-    """A trivially small space (2 genomes) on 8x8 digits, for measuring overhead."""
+    """A trivially small space on 8x8 digits (2**8 = 256 genomes), for measuring overhead."""
 
     input_shape = (1, 8, 8)
     num_classes = 10
 
     def __init__(self) -> None:
         super().__init__()
-        self.body = LayerChoice([nn.Linear(64, 10), nn.Sequential(nn.Linear(64, 16), nn.ReLU(),
-                                                                  nn.Linear(16, 10))])
+        self.acts = nn.ModuleList(LayerChoice([nn.Identity(), nn.ReLU()]) for _ in range(8))
+        self.head = nn.Linear(64, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x.flatten(1))
+        x = x.flatten(1)
+        for act in self.acts:
+            x = act(x)
+        return self.head(x)
 
 
 def steady_rate(finish_times: list[float]) -> float:
@@ -138,12 +141,17 @@ def training_throughput(epochs: int = 2) -> tuple[float, float]:
 
 
 @click.command("bench-overhead")
-@click.option("--trials", default=100, show_default=True, help="Trials for the tuned runs.")
+@click.option("--trials", default=200, show_default=True, help="Trials per tuned / raynas run.")
 @click.option("--default-trials", default=16, show_default=True,
               help="Trials for plain Tune defaults (slow: a new process per trial).")
+@click.option("--repeats", default=3, show_default=True,
+              help="Alternating tuned-Tune / raynas runs; medians are reported.")
 @click.option("--num-cpus", type=int, default=None, help="CPUs for the local Ray.")
-def bench_overhead_command(trials: int, default_trials: int, num_cpus: int | None) -> None:
+def bench_overhead_command(trials: int, default_trials: int, repeats: int,
+                           num_cpus: int | None) -> None:
     """Trials/s of plain Tune, tuned Tune and raynas on trivial trials, and training throughput."""
+    import statistics
+
     import ray
 
     ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
@@ -151,14 +159,18 @@ def bench_overhead_command(trials: int, default_trials: int, num_cpus: int | Non
     try:
         cpus = 1.0
         click.echo(f"Ray {ray.__version__}, {ray.cluster_resources().get('CPU', 0):g} CPUs, "
-                   f"{cpus:g} CPU per trial")
+                   f"{cpus:g} CPU per trial; steady-state trials/s from the trials' finish times")
         defaults = _plain_tune(default_trials, tuned=False, cpus=cpus)
-        tuned = _plain_tune(trials, tuned=True, cpus=cpus)
-        ours, _ = _raynas(trials, cpus=cpus)
+        tuned_runs, ours_runs = [], []
+        for _ in range(repeats):
+            tuned_runs.append(_plain_tune(trials, tuned=True, cpus=cpus))
+            ours_runs.append(_raynas(trials, cpus=cpus)[0])
+        tuned, ours = statistics.median(tuned_runs), statistics.median(ours_runs)
+        runs = lambda values: ", ".join(f"{v:.1f}" for v in values)  # noqa: E731
         click.echo(f"plain Tune defaults     {defaults:8.2f} trials/s  ({default_trials} trials)")
-        click.echo(f"plain Tune tuned        {tuned:8.2f} trials/s  ({trials} trials)")
-        click.echo(f"raynas evolve           {ours:8.2f} trials/s  ({trials} trials, real model, "
-                   f"Parquet rows)")
+        click.echo(f"plain Tune tuned        {tuned:8.2f} trials/s  (median of {runs(tuned_runs)})")
+        click.echo(f"raynas evolve           {ours:8.2f} trials/s  (median of {runs(ours_runs)}; "
+                   f"real model, Parquet rows)")
         click.echo(f"raynas / Tune defaults  {ours / defaults:8.1f}x")
         click.echo(f"raynas / Tune tuned     {ours / tuned:8.2f}x")
         in_trial, plain = training_throughput()
