@@ -91,12 +91,12 @@ class ResultsWriter:
     """Streams rows of one run to ``DIR/trials`` (see the module docstring).
 
     ``add(row)`` journals the row at once and writes a part file when the last one is at
-    least ``flush_interval`` seconds old; ``flush()`` writes now; ``close()`` flushes and
-    compacts the parts into one file.
+    least ``flush_interval`` seconds old; more than ``max_parts`` part files are compacted
+    into one; ``flush()`` writes now; ``close()`` flushes and compacts the parts into one file.
     """
 
     def __init__(self, run_dir: str | os.PathLike[str], keys: Sequence[str],
-                 flush_interval: float = 1.0):
+                 flush_interval: float = 1.0, max_parts: int = 32):
         self.run_dir = Path(run_dir)
         self.trials_dir = self.run_dir / "trials"
         self.trials_dir.mkdir(parents=True, exist_ok=True)
@@ -104,6 +104,8 @@ class ResultsWriter:
         self.keys = list(keys)
         self.schema = results_schema(self.keys)
         self.flush_interval = flush_interval
+        self.max_parts = max_parts
+        self._parts = len(list(self.trials_dir.glob("part-*.parquet")))
         self._pending: list[dict[str, Any]] = []
         self._last_flush = float("-inf")
         self._recover_journal()
@@ -122,6 +124,10 @@ class ResultsWriter:
         if self._pending:
             self._write_part(self._pending)
             self._pending = []
+            self._parts += 1
+            if self._parts > self.max_parts:  # keep the number of files bounded in long runs
+                compact_parts(self.trials_dir, self.schema)
+                self._parts = 1
         self._journal.seek(0)
         self._journal.truncate()
         self._last_flush = time.monotonic()

@@ -95,3 +95,12 @@ def test_history_marks_failures_none(tmp_path):
 def test_schema_has_one_arch_column_per_key():
     names = results_schema(["a", "b/c"]).names
     assert names.index("arch.a") == names.index("genome") + 1 and "arch.b/c" in names
+
+
+def test_long_runs_keep_the_number_of_files_bounded(tmp_path):
+    writer = ResultsWriter(tmp_path, KEYS, flush_interval=0, max_parts=4)
+    for i in range(1, 30):
+        writer.add(row(i))
+        assert len(list((tmp_path / "trials").glob("*.parquet"))) <= 4
+    assert list(read_trials(tmp_path)["order"]) == list(range(1, 30))
+    writer.close()
