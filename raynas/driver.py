@@ -254,20 +254,21 @@ def evolve(settings: EvolveSettings, resume: bool = False, quiet: bool = False) 
                            f"current one; resume with the same space")
     strategy = make_strategy(strategy_class, space, settings)
     writer = ResultsWriter(out, space.keys)
-    rows = read_trials(out)
-    if len(rows):
-        strategy.replay(list(history(rows)))
-    write_run_info(out, {"settings": settings.model_dump(), "space": space.to_dict(),
-                         "input_shape": list(input_shape), "num_classes": num_classes,
-                         "dataset": repr(bundle), "updated_at": datetime.now().isoformat()})
-    done = len(rows)
-    best = rows.loc[rows["status"] == "completed", "accuracy"].max() if done else None
-    remaining = settings.trials - done
-    exhausted = False
-    if remaining > 0:
-        exhausted = _run_tune(settings, source, space, strategy, bundle, input_shape,
-                              num_classes, writer, rows, best, quiet)
-    writer.close()
+    try:
+        rows = read_trials(out)
+        if len(rows):
+            strategy.replay(list(history(rows)))
+        write_run_info(out, {"settings": settings.model_dump(), "space": space.to_dict(),
+                             "input_shape": list(input_shape), "num_classes": num_classes,
+                             "dataset": repr(bundle), "updated_at": datetime.now().isoformat()})
+        done = len(rows)
+        best = rows.loc[rows["status"] == "completed", "accuracy"].max() if done else None
+        exhausted = False
+        if settings.trials > done:
+            exhausted = _run_tune(settings, source, space, strategy, bundle, input_shape,
+                                  num_classes, writer, rows, best, quiet)
+    finally:
+        writer.close()  # also on Ctrl-C: every finished trial lands in Parquet
     return summarize(out, settings.trials, exhausted)
 
 
