@@ -27,6 +27,7 @@ _LAZY = {
     "MutableScope": "raynas.mutables",
     "fix": "raynas.fixing",
     "count_parameters": "raynas.fixing",
+    "count_flops": "raynas.fixing",
 }
 
 __all__ = ["Dimension", "Genome", "SearchSpace", "export_architecture", "load_architecture",

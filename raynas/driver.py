@@ -133,7 +133,7 @@ class RunRecorder:
             parent_trial_id=config.get("parent_trial_id"),
             accuracy=_number(result.get("accuracy")) if status == "completed" else None,
             loss=_number(result.get("loss")) if status == "completed" else None,
-            params=result.get("params"), epochs=result.get("epochs"),
+            params=result.get("params"), flops=result.get("flops"), epochs=result.get("epochs"),
             train_seconds=result.get("train_seconds"),
             samples_per_second=result.get("samples_per_second"), node=result.get("node"),
             node_ip=result.get("node_ip"), gpu_ids=result.get("gpu_ids"),
@@ -178,18 +178,26 @@ def _tune_callback(recorder: RunRecorder):
     return callback
 
 
-def _screen(factory: Any, max_params: int | None):
-    if max_params is None:
+def make_screen(factory: Any, input_shape: tuple[int, ...], max_params: int | None,
+                max_flops: int | None):
+    """``screen(genome) -> None | (reason, params)``: the constraints checked before training
+    (a fixed model's size is known without training), or ``None`` when there are none."""
+    if max_params is None and max_flops is None:
         return None
-    from raynas.fixing import count_parameters
+    from raynas.fixing import count_flops, count_parameters, fix
 
     supernet = factory()
 
     def screen(genome: dict[str, Any]):
         params = count_parameters(supernet, genome)
-        if params > max_params:
+        if max_params is not None and params > max_params:
             return (f"rejected before training: {params} parameters > --max-params {max_params}",
                     params)
+        if max_flops is not None:
+            flops = count_flops(fix(supernet, genome), input_shape)
+            if flops > max_flops:
+                return (f"rejected before training: {flops} FLOPs per sample > --max-flops "
+                        f"{max_flops}", params)
         return None
 
     return screen
@@ -307,7 +315,8 @@ def _run_tune(settings, source, space, strategy, bundle, input_shape, num_classe
             searcher = StrategySearcher(
                 strategy, space, total=settings.trials, first_order=int(rows["order"].max()) + 1
                 if done else 1, trial_seed=settings.seed,
-                screen=_screen(source.factory(), settings.max_params),
+                screen=make_screen(source.factory(), input_shape, settings.max_params,
+                                   settings.max_flops),
                 on_rejected=recorder.rejected, known_trials=known)
             tuner = tune.Tuner(
                 trainable,

@@ -39,6 +39,7 @@ def _fail(message: str) -> None:
 @click.option("--gpus-per-trial", type=float, help="GPUs each trial reserves; 0.25 packs four on a GPU. [0]")
 @click.option("--max-concurrent", type=int, help="Trials running at once (default: as resources allow).")
 @click.option("--max-params", type=int, help="Reject genomes with more parameters, before training.")
+@click.option("--max-flops", type=int, help="Reject genomes with more FLOPs per sample, before training.")
 @click.option("--max-failures", type=int, help="Retries of a trial lost with its node. [2]")
 @click.option("--address", help="Ray address; 'auto' joins a running cluster (or set RAY_ADDRESS). "
                                 "Default: start Ray on this machine.")

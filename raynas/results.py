@@ -38,6 +38,7 @@ BASE_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("accuracy", pa.float64()),
     ("loss", pa.float64()),
     ("params", pa.int64()),
+    ("flops", pa.int64()),
     ("epochs", pa.int64()),
     ("train_seconds", pa.float64()),
     ("samples_per_second", pa.float64()),

@@ -36,6 +36,7 @@ class EvolveSettings(BaseModel):
     gpus_per_trial: float = Field(0.0, ge=0, description="GPUs per trial; 0.25 packs 4 on a GPU")
     max_concurrent: Optional[int] = Field(None, ge=1, description="trials running at once")
     max_params: Optional[int] = Field(None, ge=1, description="reject genomes with more parameters")
+    max_flops: Optional[int] = Field(None, ge=1, description="reject genomes with more FLOPs per sample")
     max_failures: int = Field(2, ge=0, description="retries of a trial lost with its node")
     address: Optional[str] = Field(None, description="Ray address; 'auto' joins a running cluster")
     num_cpus: Optional[int] = Field(None, ge=1, description="local mode: CPUs Ray may use")

@@ -18,7 +18,7 @@ import torch
 from ray import tune
 
 from raynas.datasets import DatasetBundle
-from raynas.fixing import count_parameters, fix
+from raynas.fixing import count_flops, count_parameters, fix
 from raynas.space_source import SpaceSource
 from raynas.training import check_forward, limit_gpu_memory, select_device, train_model
 
@@ -77,7 +77,7 @@ def run_trial(config: dict[str, Any], settings: TrialSettings, data: DataHandle)
     started = now_utc()
     torch.set_num_threads(max(1, int(settings.cpus_per_trial)))
     base = {"order": config["order"], "started_at": started.isoformat(), **_placement()}
-    params = None
+    params = flops = None
     try:
         bundle = data.get()
         torch.manual_seed(int(config.get("trial_seed", 0)))
@@ -87,6 +87,7 @@ def run_trial(config: dict[str, Any], settings: TrialSettings, data: DataHandle)
         if device.type == "cuda" and 0 < settings.gpus_per_trial < 1:
             limit_gpu_memory(settings.gpus_per_trial, device)
         check_forward(model, settings.input_shape, settings.num_classes)
+        flops = count_flops(model, settings.input_shape)
 
         def on_epoch(epoch: int, metrics: dict[str, Any]) -> None:
             if epoch < settings.epochs:
@@ -103,5 +104,5 @@ def run_trial(config: dict[str, Any], settings: TrialSettings, data: DataHandle)
     except Exception as err:  # noqa: BLE001 - a failing candidate is a recorded result
         final = {"status": "failed", "accuracy": None, "loss": None, "epochs": None,
                  "train_seconds": (now_utc() - started).total_seconds(), "error": error_text(err)}
-    tune.report({**base, **final, "final": True, "params": params,
+    tune.report({**base, **final, "final": True, "params": params, "flops": flops,
                  "finished_at": now_utc().isoformat()})

@@ -26,6 +26,7 @@ def test_default_job_reaches_ninety_percent(run_cli, tmp_path):
     assert f"results: {out}" in result.stdout and "best: accuracy" in result.stdout
     # every genome is valid for the space and its arch columns agree with it
     assert (frame["arch.conv1"].isin(["0", "1"])).all()
+    assert (frame["flops"] > frame["params"]).all()  # a conv net does more FLOPs than it has weights
 
 
 def test_failing_genomes_are_recorded_and_the_search_goes_on(run_cli, tmp_path, fixtures_dir):

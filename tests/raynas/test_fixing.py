@@ -130,3 +130,27 @@ def test_seed_literal_five_by_five_fails_cleanly():
         fixed(torch.randn(2, 1, 28, 28))
     ok = fix(model, {"conv1": "0", "skipcon": ["0"]})
     assert ok(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_count_flops_counts_a_multiply_add_as_two():
+    from raynas import count_flops
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    assert count_flops(model, (1, 8, 8)) == 2 * 64 * 10
+    assert model.training  # the mode is restored
+
+
+def test_screen_rejects_genomes_over_the_budgets():
+    from raynas.driver import make_screen
+
+    factory = lambda: nn.Sequential(LayerChoice([nn.Linear(64, 10),  # noqa: E731
+                                                 nn.Sequential(nn.Linear(64, 64), nn.Linear(64, 10))]))
+    flat = lambda: nn.Sequential(nn.Flatten(), factory())  # noqa: E731
+    assert make_screen(flat, (1, 8, 8), None, None) is None
+    by_params = make_screen(flat, (1, 8, 8), max_params=1000, max_flops=None)
+    assert by_params({"1.0": "0"}) is None
+    reason, params = by_params({"1.0": "1"})
+    assert "--max-params 1000" in reason and params == 64 * 64 + 64 + 650
+    by_flops = make_screen(flat, (1, 8, 8), max_params=None, max_flops=2000)
+    assert by_flops({"1.0": "0"}) is None
+    assert "--max-flops 2000" in by_flops({"1.0": "1"})[0]
