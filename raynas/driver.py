@@ -221,7 +221,12 @@ def _start_ray(settings: EvolveSettings, runtime_env: dict[str, Any]) -> bool:
             options["num_cpus"] = settings.num_cpus
         if settings.num_gpus is not None:
             options["num_gpus"] = settings.num_gpus
-    ray.init(**options)
+    try:
+        ray.init(**options)
+    except ConnectionError as err:
+        raise RunError(f"cannot join a Ray cluster at {address!r}: {err}; start one (`ray start "
+                       f"--head` or `ray up cluster/...yaml`) or drop --address / RAY_ADDRESS to "
+                       f"run on this machine") from None
     return True
 
 
