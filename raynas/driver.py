@@ -56,10 +56,10 @@ def prepare(settings: EvolveSettings):
 
     try:
         source = parse_space(settings.space)
+        model = source.build()
+        space = SearchSpace.from_model(model)
     except ValueError as err:
         raise RunError(str(err)) from None
-    model = source.factory()()
-    space = SearchSpace.from_model(model)
     try:
         strategy_class = raynas.strategies.get(settings.strategy)
     except KeyError as err:
@@ -68,9 +68,36 @@ def prepare(settings: EvolveSettings):
         bundle, input_shape, num_classes = load_dataset_for(
             source, settings.dataset, data_dir=settings.data_dir, download=settings.download,
             limit=settings.limit)
+        check_some_genome_fits(model, space, input_shape, num_classes, settings.dataset)
     except ValueError as err:
         raise RunError(str(err)) from None
     return source, space, strategy_class, bundle, input_shape, num_classes
+
+
+def check_some_genome_fits(model: Any, space: SearchSpace, input_shape: tuple[int, ...],
+                           num_classes: int, dataset: str, tries: int = 8) -> None:
+    """A forward pass of the dataset's input through a few genomes (the default first);
+    ``ValueError`` when none runs: the data does not fit the space, whatever the genome."""
+    import numpy as np
+
+    from raynas.fixing import fix
+    from raynas.training import check_forward
+
+    rng = np.random.default_rng(0)
+    genomes = [space.default()] + [space.sample(rng) for _ in range(min(tries, space.size) - 1)]
+    errors = []
+    for genome in genomes:
+        try:
+            check_forward(fix(model, genome), input_shape, num_classes)
+            return
+        except ValueError as err:
+            errors.append(str(err))
+    shape = "x".join(str(n) for n in input_shape)
+    raise ValueError(
+        f"--dataset {dataset}: its {shape} input with {num_classes} classes fits none of "
+        f"{len(genomes)} genomes of the space; first error: {errors[0]}. Set input_shape = "
+        f"(C, H, W) and num_classes on the space's class (digits is resized to it), or pick a "
+        f"dataset of the space's shape")
 
 
 def make_strategy(strategy_class: Any, space: SearchSpace, settings: EvolveSettings) -> Any:
@@ -244,8 +271,12 @@ def _max_concurrent(settings: EvolveSettings, remaining: int) -> int:
 
 def resume_settings(run_dir: Path, overrides: dict[str, Any]) -> EvolveSettings:
     """The settings of an earlier run, with the options given again on the command line."""
+    from raynas.space_source import run_space_spec
+
     info = read_run_info(run_dir)
     values = dict(info.get("settings", {}))
+    if "space" in values:
+        values["space"] = run_space_spec(run_dir, values["space"])
     values.update({k: v for k, v in overrides.items() if v is not None})
     values["out"] = str(run_dir)
     return EvolveSettings(**values)
@@ -260,6 +291,7 @@ def evolve(settings: EvolveSettings, resume: bool = False, quiet: bool = False) 
         raise RunError(f"{out} already holds a run; continue it with `raynas evolve --resume {out}` "
                        f"or choose another --out")
     source, space, strategy_class, bundle, input_shape, num_classes = prepare(settings)
+    settings = settings.model_copy(update={"space": source.spec})  # a file space: its full path
     if resume:
         recorded = space.to_dict() == read_run_info(out).get("space")
         if not recorded:
@@ -268,7 +300,11 @@ def evolve(settings: EvolveSettings, resume: bool = False, quiet: bool = False) 
     strategy = make_strategy(strategy_class, space, settings)
     writer = ResultsWriter(out, space.keys)
     try:
+        source.keep_copy(out)
         rows = read_trials(out)
+        if resume and settings.trials < len(rows):
+            raise RunError(f"{out} already holds {len(rows)} trials, more than --trials "
+                           f"{settings.trials}; pass a larger --trials to continue it")
         if len(rows):
             strategy.replay(list(history(rows)))
         write_run_info(out, {"settings": settings.model_dump(), "space": space.to_dict(),
@@ -318,8 +354,8 @@ def _run_tune(settings, source, space, strategy, bundle, input_shape, num_classe
         with RunProgress(settings.trials, done=done, best=best, quiet=quiet) as progress:
             recorder = RunRecorder(writer, space, settings, progress)
             searcher = StrategySearcher(
-                strategy, space, total=settings.trials, first_order=int(rows["order"].max()) + 1
-                if done else 1, trial_seed=settings.seed,
+                strategy, space, total=remaining,
+                first_order=int(rows["order"].max()) + 1 if done else 1, trial_seed=settings.seed,
                 screen=make_screen(source.factory(), input_shape, settings.max_params,
                                    settings.max_flops),
                 on_rejected=recorder.rejected, known_trials=known)
@@ -342,10 +378,9 @@ def _run_tune(settings, source, space, strategy, bundle, input_shape, num_classe
 
 
 def summarize(out: Path, total: int, exhausted: bool = False) -> RunSummary:
+    from raynas.results import counts, ranked
+
     rows = read_trials(out)
-    counts = {status: int((rows["status"] == status).sum()) for status in ("completed", "failed", "rejected")}
-    completed = rows[rows["status"] == "completed"]
-    best = None
-    if len(completed):
-        best = completed.loc[completed["accuracy"].idxmax()].to_dict()
-    return RunSummary(out=out, total=total, counts=counts, best=best, exhausted=exhausted)
+    best = ranked(rows)
+    return RunSummary(out=out, total=total, counts=counts(rows),
+                      best=best.iloc[0].to_dict() if len(best) else None, exhausted=exhausted)

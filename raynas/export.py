@@ -19,8 +19,7 @@ from typing import Any
 import click
 
 from raynas.architecture import export_architecture
-from raynas.report import pareto_front, ranked
-from raynas.results import ResultsError, read_trials
+from raynas.results import ResultsError, pareto_front, ranked, read_trials
 
 __all__ = ["export_command", "export_run"]
 

@@ -298,10 +298,15 @@ def bind_keys(model: nn.Module) -> Binding:
     first_path: dict[str, str] = {}
     mutables: list[Mutable] = []
     paths: list[str] = []
-    for path, module in model.named_modules():
+    bound: dict[int, str] = {}  # a module registered at several paths keeps its first key
+    for path, module in model.named_modules(remove_duplicate=False):
         if isinstance(module, MutableScope):
             scope_paths.append((path, module))
         if not isinstance(module, Mutable):
+            continue
+        if id(module) in bound:
+            mutables.append(module)
+            paths.append(path)
             continue
         scopes = [(p, s) for p, s in scope_paths
                   if s is not module and (p == "" or path.startswith(p + "."))]
@@ -313,6 +318,7 @@ def bind_keys(model: nn.Module) -> Binding:
             dimensions[key] = dim
             first_path[key] = path
         module.key = key
+        bound[id(module)] = key
         mutables.append(module)
         paths.append(path)
     return Binding(SearchSpace(list(dimensions.values())), mutables, paths)

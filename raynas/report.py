@@ -12,8 +12,8 @@ Writes into ``DIR/report/`` (or ``--out``):
 
 It reads the rows with :func:`raynas.results.read_trials`, so a run still in progress (rows
 only in the journal) and a run whose trials all failed are reported too. The table helpers
-(:func:`ranked`, :func:`pareto_front`, :func:`decision_frequencies`) are plain pandas and
-are shared with ``raynas export``.
+(:func:`decision_frequencies`; ``ranked`` and ``pareto_front`` live in
+:mod:`raynas.results`) are plain pandas.
 """
 
 from __future__ import annotations
@@ -28,57 +28,13 @@ from typing import Any, Mapping, Sequence
 
 import click
 
-from raynas.results import ARCH_PREFIX, STATUSES, ResultsError, read_run_info, read_trials
-
-__all__ = ["Report", "build_report", "counts", "decision_frequencies", "pareto_front",
-           "plot_best", "plot_choices", "plot_pareto", "ranked", "report_command", "write_html"]
+from raynas.results import (ARCH_PREFIX, ResultsError, completed, counts, pareto_front, ranked,
+                            read_run_info, read_trials)
 
 TOP_FRACTION = 0.1
 TOP_TABLE = 10
 
 # ------------------------------------------------------------------ tables (pandas only)
-
-
-def counts(frame: Any) -> dict[str, int]:
-    """Rows per status: ``{"completed": n, "failed": n, "rejected": n}``."""
-    return {status: int((frame["status"] == status).sum()) for status in STATUSES}
-
-
-def completed(frame: Any) -> Any:
-    """The completed rows with a finite accuracy."""
-    import pandas as pd
-
-    done = frame[frame["status"] == "completed"].copy()
-    done["accuracy"] = pd.to_numeric(done["accuracy"], errors="coerce")
-    return done[done["accuracy"].notna()]
-
-
-def ranked(frame: Any) -> Any:
-    """Completed rows, best first: higher accuracy, then fewer parameters, then earlier."""
-    done = completed(frame)
-    done = done.assign(_params=done["params"].fillna(float("inf")))
-    done = done.sort_values(["accuracy", "_params", "order"], ascending=[False, True, True],
-                            kind="stable")
-    return done.drop(columns="_params").reset_index(drop=True)
-
-
-def pareto_front(frame: Any) -> Any:
-    """Completed rows that no other completed row beats on both accuracy and parameter count.
-
-    A row is on the front when every row with at most as many parameters has a lower
-    accuracy. Sorted by parameters, ascending (so accuracy rises along the front).
-    """
-    done = completed(frame)
-    done = done[done["params"].notna()]
-    done = done.sort_values(["params", "accuracy", "order"], ascending=[True, False, True],
-                            kind="stable")
-    keep = []
-    best = -math.inf
-    for index, accuracy in zip(done.index, done["accuracy"]):
-        if accuracy > best:
-            keep.append(index)
-            best = accuracy
-    return done.loc[keep].reset_index(drop=True)
 
 
 def arch_keys(frame: Any, info: Mapping[str, Any] | None = None) -> list[str]:

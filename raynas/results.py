@@ -16,6 +16,7 @@ part; closing it compacts all parts into one file.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 import uuid
@@ -248,6 +249,51 @@ def read_trials(run_dir: str | os.PathLike[str], include_journal: bool = True,
     frame = pd.concat(frames, ignore_index=True)
     frame = frame.drop_duplicates(subset="trial_id", keep="first")
     return frame.sort_values("order", kind="stable").reset_index(drop=True)
+
+
+# ------------------------------------------------------------------ tables of a run (pandas)
+
+
+def counts(frame: Any) -> dict[str, int]:
+    """Rows per status: ``{"completed": n, "failed": n, "rejected": n}``."""
+    return {status: int((frame["status"] == status).sum()) for status in STATUSES}
+
+
+def completed(frame: Any) -> Any:
+    """The completed rows with a finite accuracy."""
+    import pandas as pd
+
+    done = frame[frame["status"] == "completed"].copy()
+    done["accuracy"] = pd.to_numeric(done["accuracy"], errors="coerce")
+    return done[done["accuracy"].notna()]
+
+
+def ranked(frame: Any) -> Any:
+    """Completed rows, best first: higher accuracy, then fewer parameters, then earlier."""
+    done = completed(frame)
+    done = done.assign(_params=done["params"].fillna(float("inf")))
+    done = done.sort_values(["accuracy", "_params", "order"], ascending=[False, True, True],
+                            kind="stable")
+    return done.drop(columns="_params").reset_index(drop=True)
+
+
+def pareto_front(frame: Any) -> Any:
+    """Completed rows that no other completed row beats on both accuracy and parameter count.
+
+    A row is on the front when every row with at most as many parameters has a lower
+    accuracy. Sorted by parameters, ascending (so accuracy rises along the front).
+    """
+    done = completed(frame)
+    done = done[done["params"].notna()]
+    done = done.sort_values(["params", "accuracy", "order"], ascending=[True, False, True],
+                            kind="stable")
+    keep = []
+    best = -math.inf
+    for index, accuracy in zip(done.index, done["accuracy"]):
+        if accuracy > best:
+            keep.append(index)
+            best = accuracy
+    return done.loc[keep].reset_index(drop=True)
 
 
 def write_run_info(run_dir: str | os.PathLike[str], info: Mapping[str, Any]) -> Path:

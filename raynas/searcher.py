@@ -39,10 +39,11 @@ class SearchProgress:
 
 
 class StrategySearcher(Searcher):
-    """Runs ``strategy`` (a raynas ``Strategy``) inside Ray Tune, up to ``total`` proposals.
+    """Runs ``strategy`` (a raynas ``Strategy``) inside Ray Tune: ``total`` proposals.
 
-    ``first_order`` is the 1-based order of the next proposal (after a resume, one more than
-    the rows already recorded). Screening and rejections stay in the driver process.
+    ``first_order`` is the 1-based order of the first proposal (after a resume, one more than
+    the highest order recorded: trials lost in flight leave gaps). Screening and rejections
+    stay in the driver process.
     """
 
     def __init__(self, strategy: Any, space: SearchSpace, total: int, first_order: int = 1,
@@ -62,7 +63,7 @@ class StrategySearcher(Searcher):
 
     @property
     def remaining(self) -> int:
-        return self.total - self.next_order + 1
+        return self.total - self.progress.proposed
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         while self.remaining > 0:

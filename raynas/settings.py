@@ -29,7 +29,7 @@ class EvolveSettings(BaseModel):
     batch_size: Optional[int] = Field(None, ge=1, description="training batch size (default: the trainer's)")
     lr: Optional[float] = Field(None, gt=0, description="learning rate (default: the trainer's)")
     max_batches_per_epoch: Optional[int] = Field(None, ge=1, description="cap on steps per epoch")
-    seed: int = Field(0, description="seed of the strategy and of every trial")
+    seed: int = Field(0, ge=0, description="seed of the strategy and of every trial")
     out: Optional[str] = Field(None, description="results folder (default ./raynas-runs/<name>)")
     name: Optional[str] = Field(None, description="run name (default: space-strategy-time)")
     cpus_per_trial: float = Field(1.0, gt=0, description="CPUs reserved by each trial")

@@ -41,7 +41,9 @@ def make_rng(seed: SeedLike) -> np.random.Generator:
         return seed
     if isinstance(seed, random.Random):
         return np.random.default_rng(seed.getrandbits(64))
-    if seed is None or isinstance(seed, (int, np.integer)):
+    if seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)):
+        if seed is not None and seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed}")
         return np.random.default_rng(seed)
     raise TypeError(
         f"seed must be an int, None, random.Random or numpy.random.Generator, "
@@ -130,8 +132,11 @@ class Dimension:
         """The canonical form of a decision, or ``ValueError`` naming the key.
 
         Accepts NNI v1 export forms too: a candidate name, an index, or a one-hot (LayerChoice)
-        / multi-hot (InputChoice) list of booleans.
+        / multi-hot (InputChoice) list of booleans (or of floats 0.0 / 1.0); numpy arrays
+        count as lists.
         """
+        if isinstance(decision, np.ndarray):
+            decision = decision.tolist()
         if self.kind == LAYER:
             return self._normalize_layer(decision)
         return self._normalize_input(decision)
@@ -156,6 +161,11 @@ class Dimension:
         raise self._invalid(decision)
 
     def _from_bools(self, decision: Sequence[Any]) -> list[int] | None:
+        """Indices of a boolean mask (or an NNI v1 float mask of 0.0 / 1.0), else ``None``."""
+        if decision and all(isinstance(b, (float, np.floating)) for b in decision):
+            if not all(b in (0.0, 1.0) for b in decision):
+                raise self._invalid(decision, "a float mask holds only 0.0 and 1.0")
+            decision = [b == 1.0 for b in decision]
         if decision and all(isinstance(b, (bool, np.bool_)) for b in decision):
             if len(decision) != len(self.choices):
                 raise self._invalid(decision, f"mask of length {len(decision)}, "
@@ -279,6 +289,7 @@ class SearchSpace:
         """
         if not isinstance(genome, Mapping):
             raise ValueError(f"a genome must be a mapping {{key: decision}}, got {type(genome).__name__}")
+        genome = self._expand_scope_aliases(genome)
         unknown = [k for k in genome if k not in self._by_key]
         if unknown:
             raise ValueError(f"unknown key(s) {unknown} in genome; valid keys: {self.keys}")
@@ -287,6 +298,21 @@ class SearchSpace:
             details = "; ".join(f"{k!r}: {self._by_key[k].describe()}" for k in missing)
             raise ValueError(f"genome misses key(s) {missing}; expected {details}")
         return {d.key: d.normalize(genome[d.key]) for d in self.dimensions}
+
+    def _expand_scope_aliases(self, genome: Mapping[str, Any]) -> Mapping[str, Any]:
+        """NNI v1 keeps explicit keys global; here a MutableScope prefixes them
+        (``cell1/op``). A key the space lacks that ends one or more scoped keys (``op``)
+        sets each of them, unless the genome names them itself."""
+        aliases = [k for k in genome if k not in self._by_key and "/" not in str(k)]
+        if not aliases:
+            return genome
+        expanded = dict(genome)
+        for alias in aliases:
+            targets = [key for key in self.keys if key.rsplit("/", 1)[-1] == alias and "/" in key]
+            if targets and not any(t in genome for t in targets):
+                del expanded[alias]
+                expanded.update({t: genome[alias] for t in targets})
+        return expanded
 
     def genomes(self) -> Iterator[Genome]:
         """Every genome of the space, in a fixed order (use on small spaces)."""

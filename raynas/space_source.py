@@ -33,6 +33,31 @@ class SpaceSource:
         """The model factory (cached per process)."""
         return _factory(self)
 
+    @property
+    def file(self) -> Path | None:
+        """The user's space file, for a ``FILE.py:Class`` space."""
+        return Path(self.spec.rpartition(":")[0]) if self.package_dir else None
+
+    def build(self) -> nn.Module:
+        """A new model; any failure of the user's code is a ``ValueError`` naming the space."""
+        try:
+            model = self.factory()()
+        except Exception as err:  # noqa: BLE001 - user code may raise anything
+            raise ValueError(f"--space {self.spec!r}: building the model failed: "
+                             f"{type(err).__name__}: {err}") from err
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"--space {self.spec!r}: the factory returned a "
+                             f"{type(model).__name__}, not an nn.Module")
+        return model
+
+    def keep_copy(self, run_dir: Path) -> None:
+        """Copy a space file into ``run_dir/space/`` so the run can be resumed or retrained
+        where the original path does not exist (another machine, another folder)."""
+        if self.file is not None and self.file.is_file():
+            target = Path(run_dir) / "space" / self.file.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(self.file, target)
+
     def input_shape(self) -> tuple[int, int, int] | None:
         shape = getattr(self.factory(), "input_shape", None)
         return tuple(shape) if shape is not None else None
@@ -65,11 +90,23 @@ def parse_space(spec: str) -> SpaceSource:
             raise ValueError(f"--space {spec!r}: file {path} does not exist")
         package_dir = _package_file(path)
         module = f"{package_dir.name}.{path.stem}"
-        source = SpaceSource(spec=spec, module=module, attr=attr, package_dir=str(package_dir))
+        source = SpaceSource(spec=f"{path}:{attr}", module=module, attr=attr,
+                             package_dir=str(package_dir))
     else:
         source = SpaceSource(spec=spec, module=location, attr=attr)
     source.factory()  # fail now, in the driver, with a clear error
     return source
+
+
+def run_space_spec(run_dir: Path, spec: str) -> str:
+    """The ``--space`` of a recorded run, usable here: a space file that is not where the
+    run found it is taken from the copy kept in ``run_dir/space/``."""
+    location, _, attr = spec.rpartition(":")
+    if location.endswith(".py") and not Path(location).expanduser().is_file():
+        kept = Path(run_dir) / "space" / Path(location).name
+        if kept.is_file():
+            return f"{kept.resolve()}:{attr}"
+    return spec
 
 
 def _package_file(path: Path) -> Path:
@@ -117,7 +154,8 @@ def _factory(source: SpaceSource) -> Callable[[], nn.Module]:
         module = _import(source)
         factory = getattr(module, source.attr, None)
         if factory is None:
-            raise ValueError(f"--space {source.spec!r}: {source.module!r} has no {source.attr!r}")
+            where = source.file or repr(source.module)
+            raise ValueError(f"--space {source.spec!r}: {where} has no {source.attr!r}")
         if isinstance(factory, type) and not issubclass(factory, nn.Module):
             raise ValueError(f"--space {source.spec!r}: {source.attr} is not an nn.Module class")
     _CACHE[source] = factory

@@ -23,6 +23,8 @@ from typing import Any, Mapping
 
 import click
 
+from raynas.training import DEFAULT_BATCH_SIZE
+
 __all__ = ["TrainError", "meta_path", "train_command"]
 
 
@@ -35,10 +37,19 @@ def meta_path(save: Path) -> Path:
     return save.with_name(save.stem + ".meta.json")
 
 
+def _run_settings(run_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
+    """A run's settings, its space usable here (a moved space file: the run's own copy)."""
+    from raynas.space_source import run_space_spec
+
+    settings = dict(info.get("settings") or {})
+    if settings.get("space"):
+        settings["space"] = run_space_spec(run_dir, settings["space"])
+    return settings
+
+
 def _run_trial(run_dir: Path, trial_id: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(settings of the run, the trial's row)``; the best completed trial when no id."""
-    from raynas.report import ranked
-    from raynas.results import ResultsError, read_run_info, read_trials
+    from raynas.results import ResultsError, ranked, read_run_info, read_trials
 
     try:
         info = read_run_info(run_dir)
@@ -49,13 +60,13 @@ def _run_trial(run_dir: Path, trial_id: str | None) -> tuple[dict[str, Any], dic
         best = ranked(frame)
         if not len(best):
             raise TrainError(f"--run {run_dir}: no completed trial to train; pass --trial-id")
-        return dict(info.get("settings") or {}), best.iloc[0].to_dict()
+        return _run_settings(run_dir, info), best.iloc[0].to_dict()
     rows = frame[frame["trial_id"] == trial_id]
     if not len(rows):
         known = ", ".join(map(str, frame["trial_id"].head(10)))
         raise TrainError(f"--trial-id {trial_id!r} is not a trial of {run_dir}; its trials "
                          f"include: {known}")
-    return dict(info.get("settings") or {}), rows.iloc[0].to_dict()
+    return _run_settings(run_dir, info), rows.iloc[0].to_dict()
 
 
 def _device(spec: str) -> Any:
@@ -128,7 +139,7 @@ def _batches_per_epoch(n: int, batch_size: int) -> int:
 
 def train(*, space: str, genome: Mapping[str, Any], dataset: str, epochs: int, save: Path,
           data_dir: str | None = None, download: bool = False, limit: int | None = None,
-          batch_size: int = 64, lr: float | None = None, seed: int = 0,
+          batch_size: int = DEFAULT_BATCH_SIZE, lr: float | None = None, seed: int = 0,
           device: str = "auto", quiet: bool = False,
           source_note: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Train ``fix(space, genome)`` on ``dataset`` from scratch; save weights and metadata.
@@ -217,7 +228,7 @@ def _fail(message: str) -> None:
 @click.option("--limit", type=click.IntRange(min=1), help="Use only this many training images.")
 @click.option("--epochs", type=click.IntRange(min=0), default=10, show_default=True,
               help="Training epochs.")
-@click.option("--batch-size", type=click.IntRange(min=1), help="Batch size. [the run's, or 64]")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Batch size. [the run's, or the trainer's 32]")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True),
               help="Learning rate. [the run's, or the trainer's]")
 @click.option("--seed", type=int, default=0, show_default=True,
@@ -272,7 +283,7 @@ def train_command(arch_file: Path | None, run_dir: Path | None, trial_id: str | 
             data_dir=data_dir if data_dir is not None else defaults.get("data_dir"),
             download=bool(download if download is not None else defaults.get("download")),
             limit=limit if limit is not None else defaults.get("limit"),
-            batch_size=batch_size or defaults.get("batch_size") or 64,
+            batch_size=batch_size or defaults.get("batch_size") or DEFAULT_BATCH_SIZE,
             lr=lr if lr is not None else defaults.get("lr"),
             genome=genome, epochs=epochs, seed=seed, save=save, device=device, quiet=quiet,
             source_note=note)

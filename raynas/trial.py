@@ -69,7 +69,7 @@ def error_text(err: BaseException, limit: int = 2000) -> str:
 def _placement() -> dict[str, Any]:
     context = ray.get_runtime_context()
     return {"node": context.get_node_id(), "node_ip": ray.util.get_node_ip_address(),
-            "gpu_ids": ",".join(str(i) for i in ray.get_gpu_ids())}
+            "gpu_ids": ",".join(str(i) for i in ray.get_gpu_ids()) or None}
 
 
 def run_trial(config: dict[str, Any], settings: TrialSettings, data: DataHandle) -> None:

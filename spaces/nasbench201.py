@@ -111,7 +111,12 @@ def nasbench201() -> nn.Module:
 
 
 def to_arch_str(genome: Mapping[str, str]) -> str:
-    """The benchmark's ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` string of a genome."""
+    """The benchmark's ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` string of a genome
+    (``ValueError`` for a missing edge or an unknown operation)."""
+    bad = {key: genome.get(key) for key in EDGE_KEYS if genome.get(key) not in OPERATIONS}
+    if bad:
+        raise ValueError(f"not a NAS-Bench-201 genome: {bad}; every key of {list(EDGE_KEYS)} "
+                         f"takes one of {list(OPERATIONS)}")
     parts = []
     for node in range(1, 4):
         ops = [f"{genome[EDGE_KEYS[i]]}~{src}" for i, (dst, src) in enumerate(EDGES) if dst == node]

@@ -7,8 +7,8 @@ import re
 import pandas as pd
 import pytest
 
-from raynas.report import decision_frequencies, pareto_front, ranked
-from raynas.results import read_trials
+from raynas.report import decision_frequencies
+from raynas.results import pareto_front, ranked, read_trials
 
 PLOTS = ("best.png", "pareto.png", "choices.png")
 

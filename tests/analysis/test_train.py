@@ -45,8 +45,7 @@ def test_train_saves_weights_that_reproduce_the_reported_accuracy(cli, real_run,
 
 
 def test_train_from_a_run_takes_its_best_trial_and_settings(cli, real_run, tmp_path):
-    from raynas.report import ranked
-    from raynas.results import read_trials
+    from raynas.results import ranked, read_trials
 
     best = ranked(read_trials(real_run)).iloc[0]
     save = tmp_path / "best.pt"

@@ -154,3 +154,43 @@ def test_screen_rejects_genomes_over_the_budgets():
     by_flops = make_screen(flat, (1, 8, 8), max_params=None, max_flops=2000)
     assert by_flops({"1.0": "0"}) is None
     assert "--max-flops 2000" in by_flops({"1.0": "1"})[0]
+
+
+def test_a_choice_registered_twice_is_fixed_everywhere():
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            shared = LayerChoice([nn.Linear(2, 2), nn.Identity()])
+            self.a = shared
+            self.b = shared
+
+        def forward(self, x):
+            return self.b(self.a(x))
+
+    model = Twice()
+    assert SearchSpace.from_model(model).keys == ["a"]
+    fixed = fix(model, {"a": "1"})
+    assert not any(isinstance(m, Mutable) for m in fixed.modules())
+    x = torch.randn(3, 2)
+    assert torch.equal(fixed(x), x)
+    assert count_parameters(fixed) == count_parameters(model, {"a": "1"}) == 0
+    fixed = fix(model, {"a": "0"})
+    assert fixed.a is fixed.b and count_parameters(fixed) == 6
+
+
+def test_nni_v1_global_keys_inside_scopes_load():
+    class Node(MutableScope):
+        def __init__(self, name):
+            super().__init__(name)
+            self.op = LayerChoice([nn.Identity(), nn.ReLU()], key=f"{name}_op")
+
+        def forward(self, x):
+            return self.op(x)
+
+    model = nn.Sequential(Node("n0"), Node("n1"))
+    space = SearchSpace.from_model(model)
+    assert space.keys == ["n0/n0_op", "n1/n1_op"]
+    # an NNI v1 export names the explicit keys without the scope
+    assert space.validate({"n0_op": [False, True], "n1_op": 0}) == {"n0/n0_op": "1", "n1/n1_op": "0"}
+    fixed = fix(model, {"n0_op": "1", "n1_op": "1"})
+    assert isinstance(fixed[0].op, nn.ReLU) and isinstance(fixed[1].op, nn.ReLU)

@@ -1,6 +1,5 @@
 """The Tune Searcher adapter over real strategies (called as Tune calls it)."""
 
-import pytest
 from ray.tune.search import Searcher
 
 import raynas.strategies
@@ -97,3 +96,11 @@ def test_pickles_without_driver_hooks():
     s = searcher(screen=lambda g: None, on_rejected=lambda *a: None)
     clone = pickle.loads(pickle.dumps(s))
     assert clone.screen is None and clone.on_rejected is None and clone.total == s.total
+
+
+def test_a_resumed_run_counts_proposals_not_orders():
+    # rows 1, 2 and 4 were recorded; 3 was lost in flight: 7 more make 10 rows
+    s = searcher(total=7, first_order=5)
+    configs = [s.suggest(f"t{i}") for i in range(7)]
+    assert [c["order"] for c in configs] == list(range(5, 12))
+    assert s.suggest("t7") == Searcher.FINISHED

@@ -88,3 +88,12 @@ def test_malformed_space_json_is_a_clear_error(bad):
 def test_duplicate_keys_rejected():
     with pytest.raises(ValueError, match="duplicated"):
         SearchSpace([Dimension("a", "layer", ("x",)), Dimension("a", "layer", ("y",))])
+
+
+def test_float_masks_numpy_arrays_and_negative_seeds(space):
+    genome = space.validate({"op": [0.0, 1.0, 0.0], "inputs": np.array(["a"]), "pair": np.array([0, 1])})
+    assert genome == {"op": "pool", "inputs": ["a"], "pair": ["a", "b"]}
+    with pytest.raises(ValueError, match="0.0 and 1.0"):
+        space.validate({"op": [0.2, 0.8, 0.0], "inputs": [], "pair": [0, 1]})
+    with pytest.raises(ValueError, match="non-negative"):
+        space.sample(-1)

@@ -40,6 +40,10 @@ def test_parameter_counts_match_the_benchmark():
     assert checked >= 10
 
 
-def test_malformed_arch_str():
+def test_malformed_arch_str_and_genome():
     with pytest.raises(ValueError, match="not a NAS-Bench-201 arch_str"):
         from_arch_str("|conv~0|+|x~0|")
+    with pytest.raises(ValueError, match="not a NAS-Bench-201 genome"):
+        to_arch_str({**{key: "none" for key in EDGE_KEYS}, "edge1": 1})
+    with pytest.raises(ValueError, match="edge5"):
+        to_arch_str({key: "none" for key in EDGE_KEYS[:5]})

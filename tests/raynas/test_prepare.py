@@ -1,0 +1,84 @@
+"""What ``raynas evolve`` checks before Ray starts: clear errors, nothing trained."""
+
+
+import pytest
+
+from raynas.driver import RunError, prepare, resume_settings
+from raynas.results import write_run_info
+from raynas.settings import EvolveSettings
+
+NO_SHAPE = '''
+import torch.nn as nn
+import torch.nn.functional as F
+from raynas import LayerChoice
+
+
+class Net(nn.Module):  # written for 28x28 input, but says nothing about it
+    def __init__(self):
+        super().__init__()
+        self.conv = LayerChoice([nn.Conv2d(1, 8, 3), nn.Conv2d(1, 8, 3, padding=1)])
+        self.fc = nn.Linear(8 * 26 * 26, 10)
+
+    def forward(self, x):
+        return self.fc(F.relu(self.conv(x)).flatten(1))
+
+
+class Boom(nn.Module):
+    def __init__(self):
+        super().__init__()
+        raise RuntimeError("boom in init")
+
+
+class NeedsWidth(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+'''
+
+
+@pytest.fixture
+def space_file(tmp_path):
+    path = tmp_path / "user_spaces.py"
+    path.write_text(NO_SHAPE)
+    return path
+
+
+def test_data_that_fits_no_genome_is_an_error_before_any_trial(space_file):
+    with pytest.raises(RunError, match=r"digits: its 1x8x8 input .* fits none of 2 genomes.*input_shape"):
+        prepare(EvolveSettings(space=f"{space_file}:Net"))
+
+
+@pytest.mark.parametrize("attr,pattern", [
+    ("Boom", "building the model failed: RuntimeError: boom in init"),
+    ("NeedsWidth", "building the model failed: TypeError"),
+    ("Missing", r"user_spaces.py has no 'Missing'"),
+])
+def test_space_classes_that_cannot_build_are_clear_errors(space_file, attr, pattern):
+    with pytest.raises(RunError, match=pattern):
+        prepare(EvolveSettings(space=f"{space_file}:{attr}"))
+
+
+def test_a_moved_space_file_resumes_from_the_runs_copy(tmp_path, space_file):
+    run = tmp_path / "run"
+    (run / "space").mkdir(parents=True)
+    (run / "space" / space_file.name).write_text(space_file.read_text())
+    write_run_info(run, {"settings": {"space": f"{space_file}:Net", "trials": 3}})
+    space_file.unlink()
+    settings = resume_settings(run, {"trials": 5})
+    assert settings.space == f"{(run / 'space' / 'user_spaces.py').resolve()}:Net"
+    assert settings.trials == 5 and settings.out == str(run)
+
+
+def test_bad_settings_name_the_field():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="seed"):
+        EvolveSettings(seed=-1)
+    with pytest.raises(ValidationError, match="gpus_per_trial"):
+        EvolveSettings(gpus_per_trial=0.3)
+    with pytest.raises(RunError, match="--population-size does not apply"):
+        from raynas.driver import make_strategy
+        import raynas.strategies
+        from raynas import Dimension, SearchSpace
+        make_strategy(raynas.strategies.get("random"),
+                      SearchSpace([Dimension("a", "layer", ("x", "y"))]),
+                      EvolveSettings(strategy="random", population_size=4))
