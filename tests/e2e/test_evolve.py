@@ -114,3 +114,18 @@ def test_sigkill_then_resume_loses_and_repeats_nothing(run_cli, start_cli, tmp_p
     kept = after.set_index("trial_id").loc[before["trial_id"], ["order", "status", "genome"]]
     assert (kept.reset_index()[["order", "status", "genome"]].values ==
             before[["order", "status", "genome"]].values).all()
+
+
+def test_same_seed_same_genomes_across_runs(run_cli, tmp_path):
+    genomes = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        run_cli("evolve", "--space", "nasbench201", "--trials", "9", "--seed", "3",
+                "--max-concurrent", "1", "--epochs", "1", "--limit", "64",
+                "--max-batches-per-epoch", "2", "--batch-size", "32", "--num-cpus", "2",
+                "--out", out, "-q")
+        frame = pd.read_parquet(out / "trials")
+        genomes.append(frame.sort_values("order")[["genome", "accuracy", "parent_trial_id"]])
+    assert genomes[0]["genome"].tolist() == genomes[1]["genome"].tolist()
+    assert genomes[0]["accuracy"].tolist() == genomes[1]["accuracy"].tolist()  # same training
+    assert genomes[0]["parent_trial_id"].notna().any()  # evolution mutated some parents
