@@ -14,38 +14,35 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+def settings_options(command: Any) -> Any:
+    """One ``--option`` per :class:`EvolveSettings` field (its description is the help), so
+    the command line and ``-c FILE.yaml`` take the same settings."""
+    import typing
+
+    from raynas.settings import EvolveSettings
+
+    for name, field in reversed(list(EvolveSettings.model_fields.items())):
+        flag = "--" + name.replace("_", "-")
+        kind = next((arg for arg in typing.get_args(field.annotation) if arg is not type(None)),
+                    field.annotation)
+        default = "" if field.default is None else f" [{field.default}]"
+        if kind is bool:
+            option = click.option(f"{flag}/--no-{flag[2:]}", name, default=None,
+                                  help=f"{field.description}{default}")
+        else:
+            option = click.option(flag, name, type=kind, default=None,
+                                  help=f"{field.description}{default}")
+        command = option(command)
+    return command
+
+
 @click.command("evolve")
 @click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False),
               help="YAML file with any of these settings (command-line values win).")
-@click.option("--space", help="Registered space (raynas list), FILE.py:Class or module:Class. [mnist]")
-@click.option("--dataset", help="Dataset: digits (embedded, offline), mnist, fashion_mnist, cifar10. [digits]")
-@click.option("--data-dir", help="Folder of the torchvision datasets.")
-@click.option("--download/--no-download", default=None, help="Download a missing torchvision dataset.")
-@click.option("--limit", type=int, help="Use only this many training images.")
-@click.option("--strategy", help="Search strategy: evolution or random. [evolution]")
-@click.option("--trials", type=int, help="Trials in total, rejected and failed ones included. [12]")
-@click.option("--population-size", type=int, help="Evolution: population size (default scales with --trials).")
-@click.option("--sample-size", type=int, help="Evolution: tournament size.")
-@click.option("--epochs", type=int, help="Training epochs per trial. [3]")
-@click.option("--batch-size", type=int, help="Training batch size (default: the trainer's, 32).")
-@click.option("--lr", type=float, help="Learning rate (default: the trainer's).")
-@click.option("--max-batches-per-epoch", type=int, help="Cap on training steps per epoch.")
-@click.option("--seed", type=int, help="Seed of the strategy and the trials. [0]")
-@click.option("--out", help="Results folder. [./raynas-runs/<name>]")
-@click.option("--name", help="Run name for the default results folder.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False),
               help="Continue the run in this folder up to --trials (its settings are reused).")
-@click.option("--cpus-per-trial", type=float, help="CPUs each trial reserves. [1]")
-@click.option("--gpus-per-trial", type=float, help="GPUs each trial reserves; 0.25 packs four on a GPU. [0]")
-@click.option("--max-concurrent", type=int, help="Trials running at once (default: as resources allow).")
-@click.option("--max-params", type=int, help="Reject genomes with more parameters, before training.")
-@click.option("--max-flops", type=int, help="Reject genomes with more FLOPs per sample, before training.")
-@click.option("--max-failures", type=int, help="Retries of a trial lost with its node. [2]")
-@click.option("--address", help="Ray address; 'auto' joins a running cluster (or set RAY_ADDRESS). "
-                                "Default: start Ray on this machine.")
-@click.option("--num-cpus", type=int, help="Local mode: CPUs the local Ray may use.")
-@click.option("--num-gpus", type=float, help="Local mode: GPUs the local Ray advertises.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@settings_options
 def evolve_command(config_file: str | None, resume_dir: str | None, quiet: bool, **options: Any) -> None:
     """Search the space with a strategy; each candidate is a Ray Tune trial.
 

@@ -16,31 +16,44 @@ class EvolveSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    space: str = Field("mnist", description="registered space name, FILE.py:Class or module:Class")
-    dataset: str = Field("digits", description="dataset name (raynas list shows them)")
-    data_dir: Optional[str] = Field(None, description="folder of the torchvision datasets")
-    download: bool = Field(False, description="download a missing torchvision dataset")
-    limit: Optional[int] = Field(None, ge=1, description="use only this many training images")
-    strategy: str = Field("evolution", description="search strategy name")
-    trials: int = Field(12, ge=1, description="trials to run in total (rows in the results)")
-    population_size: Optional[int] = Field(None, ge=1, description="evolution: population size")
-    sample_size: Optional[int] = Field(None, ge=1, description="evolution: tournament size")
-    epochs: int = Field(3, ge=0, description="training epochs per trial")
-    batch_size: Optional[int] = Field(None, ge=1, description="training batch size (default: the trainer's)")
-    lr: Optional[float] = Field(None, gt=0, description="learning rate (default: the trainer's)")
-    max_batches_per_epoch: Optional[int] = Field(None, ge=1, description="cap on steps per epoch")
-    seed: int = Field(0, ge=0, description="seed of the strategy and of every trial")
-    out: Optional[str] = Field(None, description="results folder (default ./raynas-runs/<name>)")
-    name: Optional[str] = Field(None, description="run name (default: space-strategy-time)")
-    cpus_per_trial: float = Field(1.0, gt=0, description="CPUs reserved by each trial")
-    gpus_per_trial: float = Field(0.0, ge=0, description="GPUs per trial; 0.25 packs 4 on a GPU")
-    max_concurrent: Optional[int] = Field(None, ge=1, description="trials running at once")
-    max_params: Optional[int] = Field(None, ge=1, description="reject genomes with more parameters")
-    max_flops: Optional[int] = Field(None, ge=1, description="reject genomes with more FLOPs per sample")
-    max_failures: int = Field(2, ge=0, description="retries of a trial lost with its node")
-    address: Optional[str] = Field(None, description="Ray address; 'auto' joins a running cluster")
-    num_cpus: Optional[int] = Field(None, ge=1, description="local mode: CPUs Ray may use")
-    num_gpus: Optional[float] = Field(None, ge=0, description="local mode: GPUs Ray advertises")
+    space: str = Field("mnist", description="Registered space (raynas list), FILE.py:Class or "
+                       "module:Class.")
+    dataset: str = Field("digits", description="Dataset: digits (embedded, offline), mnist, "
+                         "fashion_mnist, cifar10.")
+    data_dir: Optional[str] = Field(None, description="Folder of the torchvision datasets.")
+    download: bool = Field(False, description="Download a missing torchvision dataset.")
+    limit: Optional[int] = Field(None, ge=1, description="Use only this many training images.")
+    strategy: str = Field("evolution", description="Search strategy: evolution or random.")
+    trials: int = Field(12, ge=1, description="Trials in total, rejected and failed ones included.")
+    population_size: Optional[int] = Field(None, ge=1, description="Evolution: population size "
+                                           "(default scales with --trials).")
+    sample_size: Optional[int] = Field(None, ge=1, description="Evolution: tournament size.")
+    epochs: int = Field(3, ge=0, description="Training epochs per trial.")
+    batch_size: Optional[int] = Field(None, ge=1, description="Training batch size (default: "
+                                      "the trainer's, 32).")
+    lr: Optional[float] = Field(None, gt=0, description="Learning rate (default: the trainer's).")
+    max_batches_per_epoch: Optional[int] = Field(None, ge=1, description="Cap on training steps "
+                                                 "per epoch.")
+    seed: int = Field(0, ge=0, description="Seed of the strategy and of every trial.")
+    out: Optional[str] = Field(None, description="Results folder (default: "
+                               "./raynas-runs/<name>).")
+    name: Optional[str] = Field(None, description="Run name for the default results folder.")
+    cpus_per_trial: float = Field(1.0, gt=0, description="CPUs each trial reserves.")
+    gpus_per_trial: float = Field(0.0, ge=0, description="GPUs each trial reserves; 0.25 packs "
+                                  "four trials on a GPU.")
+    max_concurrent: Optional[int] = Field(None, ge=1, description="Trials running at once "
+                                          "(default: as resources allow).")
+    max_params: Optional[int] = Field(None, ge=1, description="Reject genomes with more "
+                                      "parameters, before training.")
+    max_flops: Optional[int] = Field(None, ge=1, description="Reject genomes with more FLOPs "
+                                     "per sample, before training.")
+    max_failures: int = Field(2, ge=0, description="Retries of a trial lost with its node.")
+    address: Optional[str] = Field(None, description="Ray address; 'auto' joins a running "
+                                   "cluster (or set RAY_ADDRESS). Default: Ray on this machine.")
+    num_cpus: Optional[int] = Field(None, ge=1, description="Local mode: CPUs the local Ray "
+                                    "may use.")
+    num_gpus: Optional[float] = Field(None, ge=0, description="Local mode: GPUs the local Ray "
+                                      "advertises.")
 
     @field_validator("gpus_per_trial")
     @classmethod

@@ -82,3 +82,11 @@ def test_bad_settings_name_the_field():
         make_strategy(raynas.strategies.get("random"),
                       SearchSpace([Dimension("a", "layer", ("x", "y"))]),
                       EvolveSettings(strategy="random", population_size=4))
+
+
+def test_every_setting_is_a_command_line_option():
+    from raynas.evolve_cli import evolve_command
+
+    options = {param.name for param in evolve_command.params}
+    assert set(EvolveSettings.model_fields) <= options
+    assert {"config_file", "resume_dir", "quiet"} <= options
