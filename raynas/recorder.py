@@ -1,0 +1,102 @@
+"""Turning finished trials into Parquet rows: the run's recorder and its Tune callback.
+
+The recorder lives in the driver process; Tune pickles its callbacks and search algorithm,
+so the callback keeps the recorder out of its pickled state.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import datetime
+from typing import Any
+
+from raynas.results import ResultsWriter, make_row
+from raynas.settings import EvolveSettings
+from raynas.space import SearchSpace
+
+
+class RunRecorder:
+    """Turns finished Tune trials (and rejected genomes) into Parquet rows and progress."""
+
+    def __init__(self, writer: ResultsWriter, space: SearchSpace, settings: EvolveSettings,
+                 progress: Any):
+        self.writer = writer
+        self.space = space
+        self.settings = settings
+        self.progress = progress
+        self.recorded: set[str] = set()
+
+    def row(self, trial_id: str, genome: dict[str, Any], **values: Any) -> dict[str, Any]:
+        return make_row(self.space.keys, genome, trial_id=trial_id, strategy=self.settings.strategy,
+                        seed=self.settings.seed, **values)
+
+    def record(self, row: dict[str, Any], was_running: bool = True) -> None:
+        if row["trial_id"] in self.recorded:
+            return
+        self.recorded.add(row["trial_id"])
+        self.writer.add(row)
+        self.progress.finished(row, was_running=was_running)
+
+    def rejected(self, genome: dict[str, Any], order: int, parent: str | None, reason: str,
+                 params: int | None) -> None:
+        now = datetime.now().astimezone()
+        self.record(self.row(f"rejected_{order:05d}_{uuid.uuid4().hex[:6]}", genome, order=order,
+                             status="rejected", parent_trial_id=parent, params=params, error=reason,
+                             started_at=now, finished_at=now), was_running=False)
+
+    def trial_finished(self, trial: Any, error_text: str | None = None) -> None:
+        config, result = trial.config, dict(trial.last_result or {})
+        if error_text is None and not result.get("final"):
+            error_text = "the trial ended without a final report"
+        status = "failed" if error_text else result.get("status", "failed")
+        finished = result.get("finished_at") or datetime.now().astimezone().isoformat()
+        self.record(self.row(
+            trial.trial_id, config["genome"], order=config["order"], status=status,
+            parent_trial_id=config.get("parent_trial_id"),
+            accuracy=_number(result.get("accuracy")) if status == "completed" else None,
+            loss=_number(result.get("loss")) if status == "completed" else None,
+            params=result.get("params"), flops=result.get("flops"), epochs=result.get("epochs"),
+            train_seconds=result.get("train_seconds"),
+            samples_per_second=result.get("samples_per_second"), node=result.get("node"),
+            node_ip=result.get("node_ip"), gpu_ids=result.get("gpu_ids"),
+            started_at=_time(result.get("started_at") or finished), finished_at=_time(finished),
+            error=error_text or result.get("error")))
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def _time(value: Any) -> datetime:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def tune_callback(recorder: RunRecorder) -> Any:
+    """A Tune callback that forwards trial starts and ends to ``recorder``."""
+    from ray.tune import Callback
+
+    class RecorderCallback(Callback):
+        """Forwards Tune's trial events to the run's recorder (driver process only)."""
+
+        def __init__(self) -> None:
+            self.recorder: RunRecorder | None = None
+
+        def on_trial_start(self, iteration, trials, trial, **info):
+            self.recorder.progress.started()
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            self.recorder.trial_finished(trial)
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            error = trial.get_error()
+            text = f"trial lost after {trial.num_failures} attempt(s): {error}" if error else \
+                "trial lost (worker or node died)"
+            self.recorder.trial_finished(trial, error_text=text[:2000])
+
+        def __getstate__(self):  # Tune pickles its callbacks; the recorder stays behind
+            return {"recorder": None}
+
+    callback = RecorderCallback()
+    callback.recorder = recorder
+    return callback
