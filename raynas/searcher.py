@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 
 from ray.tune.search import Searcher
 
+from raynas.settings import trial_seed
 from raynas.space import SearchSpace
 
 # screen(genome) -> None to train it, or (reason, params) to reject it.
@@ -84,7 +85,7 @@ class StrategySearcher(Searcher):
             self.progress.trial_ids_by_genome[SearchSpace.genome_id(genome)] = trial_id
             return {"genome": genome, "order": proposal.order,
                     "parent_trial_id": proposal.parent_trial_id,
-                    "trial_seed": self.trial_seed * 1_000_003 + proposal.order}
+                    "trial_seed": trial_seed(self.trial_seed, proposal.order)}
         return Searcher.FINISHED
 
     def _ask(self) -> dict[str, Any] | None:

@@ -64,6 +64,11 @@ class EvolveSettings(BaseModel):
         return value
 
 
+def trial_seed(run_seed: int, order: int) -> int:
+    """The seed of a run's trial ``order``: its initialization and shuffling."""
+    return run_seed * 1_000_003 + order
+
+
 def settings_from(file_values: dict[str, Any] | None, overrides: dict[str, Any]) -> EvolveSettings:
     """Settings from a YAML mapping, then command-line values that were given (not None)."""
     values = dict(file_values or {})

@@ -23,6 +23,7 @@ from typing import Any, Mapping
 
 import click
 
+from raynas.settings import trial_seed
 from raynas.training import DEFAULT_BATCH_SIZE
 
 __all__ = ["TrainError", "meta_path", "train_command"]
@@ -231,8 +232,9 @@ def _fail(message: str) -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), help="Batch size. [the run's, or the trainer's 32]")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True),
               help="Learning rate. [the run's, or the trainer's]")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the initialization and shuffling.")
+@click.option("--seed", type=int,
+              help="Seed of the initialization and shuffling. [with --run: the trial's own, "
+                   "so the same settings reproduce its search result; else 0]")
 @click.option("--save", type=click.Path(dir_okay=False, path_type=Path), default="model.pt",
               show_default=True, help="Where to write the trained state_dict (+ .meta.json).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -240,7 +242,7 @@ def _fail(message: str) -> None:
 def train_command(arch_file: Path | None, run_dir: Path | None, trial_id: str | None,
                   space: str | None, dataset: str | None, data_dir: str | None,
                   download: bool | None, limit: int | None, epochs: int,
-                  batch_size: int | None, lr: float | None, seed: int, save: Path,
+                  batch_size: int | None, lr: float | None, seed: int | None, save: Path,
                   device: str, quiet: bool) -> None:
     """Train one fixed architecture from scratch and save its weights.
 
@@ -265,6 +267,8 @@ def train_command(arch_file: Path | None, run_dir: Path | None, trial_id: str | 
             if row.get("accuracy") == row.get("accuracy") and row.get("accuracy") is not None:
                 note["search_accuracy"] = float(row["accuracy"])
             genome = json.loads(row["genome"])
+            if seed is None:
+                seed = trial_seed(int(defaults.get("seed") or 0), int(row["order"]))
         if arch_file is not None:
             if not arch_file.is_file():
                 raise TrainError(f"--arch {arch_file}: no such file")
@@ -285,7 +289,8 @@ def train_command(arch_file: Path | None, run_dir: Path | None, trial_id: str | 
             limit=limit if limit is not None else defaults.get("limit"),
             batch_size=batch_size or defaults.get("batch_size") or DEFAULT_BATCH_SIZE,
             lr=lr if lr is not None else defaults.get("lr"),
-            genome=genome, epochs=epochs, seed=seed, save=save, device=device, quiet=quiet,
+            genome=genome, epochs=epochs, seed=0 if seed is None else seed, save=save,
+            device=device, quiet=quiet,
             source_note=note)
     except TrainError as err:
         _fail(str(err))

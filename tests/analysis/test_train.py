@@ -58,6 +58,22 @@ def test_train_from_a_run_takes_its_best_trial_and_settings(cli, real_run, tmp_p
     _reload(save, meta["genome"])
 
 
+def test_retraining_a_trial_with_its_settings_reproduces_its_search_result(cli, real_run,
+                                                                         tmp_path):
+    from raynas.results import read_trials
+
+    rows = read_trials(real_run)
+    row = rows[rows["status"] == "completed"].iloc[-1]
+    save = tmp_path / "again.pt"
+    result = cli("train", "--run", real_run, "--trial-id", row["trial_id"], "--epochs", "1",
+                 "--device", "cpu", "--save", save, "-q")
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((tmp_path / "again.meta.json").read_text())
+    # the trial's own seed, data and settings: the same weights up to float summation order
+    assert meta["valid_accuracy"] == pytest.approx(row["accuracy"], abs=1.5 / 270)
+    assert meta["valid_loss"] == pytest.approx(row["loss"], rel=1e-3)
+
+
 @pytest.fixture
 def arch_files(tmp_path):
     files = {
