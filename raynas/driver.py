@@ -37,6 +37,11 @@ class RunSummary:
     best: dict[str, Any] | None
     exhausted: bool
 
+    @property
+    def interrupted(self) -> bool:
+        """The run stopped before its trials were done (Ctrl-C): ``--resume`` continues it."""
+        return not self.exhausted and sum(self.counts.values()) < self.total
+
 
 class RunError(ValueError):
     """Bad input to a run, with the rule, the value and the way out."""
@@ -171,29 +176,66 @@ def _start_ray(settings: EvolveSettings, runtime_env: dict[str, Any]) -> bool:
     return True
 
 
+# On a cluster joined with --address, nodes may still be coming (the autoscaler adds them
+# while trials wait): the default limit does not stop at what is up when the run starts.
+CLUSTER_CONCURRENCY = 64
+
+
 def _max_concurrent(settings: EvolveSettings, remaining: int) -> int:
+    """Trials alive at once: ``--max-concurrent``, else what the resources hold (on a joined
+    cluster at least ``CLUSTER_CONCURRENCY``; Tune then keeps one trial pending, which is what
+    asks the autoscaler for a node)."""
     import ray
 
     if settings.max_concurrent:
         return max(1, min(settings.max_concurrent, remaining))
     resources = ray.cluster_resources()
-    slots = math.floor(resources.get("CPU", 1) / settings.cpus_per_trial + 1e-9)
+    slots = math.floor(resources.get("CPU", 0) / settings.cpus_per_trial + 1e-9)
     if settings.gpus_per_trial > 0:
         slots = min(slots, math.floor(resources.get("GPU", 0) / settings.gpus_per_trial + 1e-9))
+    if settings.address or os.environ.get("RAY_ADDRESS"):
+        slots = max(slots, CLUSTER_CONCURRENCY)
     return max(1, min(slots, remaining))
 
 
+# Settings that shape a run's results: a resumed run keeps them, so its rows stay comparable.
+FIXED_ON_RESUME = ("space", "dataset", "limit", "strategy", "population_size", "sample_size",
+                   "epochs", "batch_size", "lr", "max_batches_per_epoch", "seed", "max_params",
+                   "max_flops")
+
+
 def resume_settings(run_dir: Path, overrides: dict[str, Any]) -> EvolveSettings:
-    """The settings of an earlier run, with the options given again on the command line."""
+    """The settings of an earlier run, with the options given again on the command line.
+
+    ``--trials`` and the resource options may change; a setting in ``FIXED_ON_RESUME`` given
+    with another value is a ``RunError`` naming it.
+    """
     from raynas.space_source import run_space_spec
 
     info = read_run_info(run_dir)
     values = dict(info.get("settings", {}))
+    given = {k: v for k, v in overrides.items() if v is not None}
+    changed = [f"{k} ({values.get(k)!r} -> {given[k]!r})" for k in FIXED_ON_RESUME
+               if k in given and k != "space" and given[k] != values.get(k)]
+    if "space" in given and parse_spec_path(given["space"]) != parse_spec_path(values.get("space")):
+        changed.append(f"space ({values.get('space')!r} -> {given['space']!r})")
+    if changed:
+        raise RunError(f"--resume {run_dir} keeps the run's settings that shape its results; "
+                       f"changed: {', '.join(changed)}; drop these options, or start a new run "
+                       f"with another --out")
     if "space" in values:
         values["space"] = run_space_spec(run_dir, values["space"])
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    values.update({k: v for k, v in given.items() if k != "space"})
     values["out"] = str(run_dir)
     return EvolveSettings(**values)
+
+
+def parse_spec_path(spec: Any) -> Any:
+    """A ``FILE.py:Class`` spec with its file resolved (a registered name as is)."""
+    if isinstance(spec, str) and ".py:" in spec:
+        location, _, attr = spec.rpartition(":")
+        return f"{Path(location).expanduser().resolve()}:{attr}"
+    return spec
 
 
 def evolve(settings: EvolveSettings, resume: bool = False, quiet: bool = False) -> RunSummary:
@@ -201,6 +243,8 @@ def evolve(settings: EvolveSettings, resume: bool = False, quiet: bool = False) 
     for name, value in TUNE_ENV.items():
         os.environ.setdefault(name, value)
     out = Path(settings.out).expanduser() if settings.out else default_out(settings)
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out {out} is a file; give a folder for the run's results")
     if not resume and (out / "trials").exists() and any((out / "trials").iterdir()):
         raise RunError(f"{out} already holds a run; continue it with `raynas evolve --resume {out}` "
                        f"or choose another --out")
@@ -230,8 +274,10 @@ def evolve(settings: EvolveSettings, resume: bool = False, quiet: bool = False) 
         if settings.trials > done:
             exhausted = _run_tune(settings, source, space, strategy, bundle, input_shape,
                                   num_classes, writer, rows, best, quiet)
-    finally:
-        writer.close()  # also on Ctrl-C: every finished trial lands in Parquet
+    except BaseException:
+        writer.close(compact=False)  # every finished trial lands in Parquet; the error stays
+        raise
+    writer.close()
     return summarize(out, settings.trials, exhausted)
 
 

@@ -56,6 +56,8 @@ def evolve_command(config_file: str | None, resume_dir: str | None, quiet: bool,
     from raynas.settings import explain, load_yaml, settings_from
 
     try:
+        if config_file and not Path(config_file).is_file():
+            raise ValueError(f"-c {config_file}: no such settings file")
         file_values = load_yaml(config_file) if config_file else None
         if resume_dir:
             overrides = {**(file_values or {}), **{k: v for k, v in options.items() if v is not None}}
@@ -79,3 +81,7 @@ def evolve_command(config_file: str | None, resume_dir: str | None, quiet: bool,
     else:
         click.echo("no trial completed")
     click.echo(f"results: {summary.out.resolve()}  (pandas.read_parquet('{summary.out}/trials'))")
+    if summary.interrupted:
+        click.echo(f"raynas evolve: interrupted before all trials finished; continue with "
+                   f"`raynas evolve --resume {summary.out}`", err=True)
+        sys.exit(130)

@@ -35,9 +35,9 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, top_k: int = 
     """Write the ``top_k`` best (or the Pareto front's) genomes of ``run_dir`` into ``out``.
 
     Returns one dict per file (``path``, ``rank``, ``trial_id``, ``accuracy``, ``params``,
-    ``genome``). Earlier exported files of the same kind in ``out`` are removed first, so the
-    folder holds one consistent ranking. Raises :class:`ResultsError` for unreadable results
-    and ``ValueError`` when no trial completed or ``top_k`` < 1.
+    ``genome``). Earlier exported files (either kind) in ``out`` are removed first, so the
+    folder and its ``manifest.csv`` hold one ranking. Raises :class:`ResultsError` for
+    unreadable results and ``ValueError`` when no trial completed or ``top_k`` < 1.
     """
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"--top-k must be a positive integer, got {top_k!r}")
@@ -51,8 +51,9 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, top_k: int = 
     out = Path(out) if out is not None else run_dir / "export"
     prefix = "pareto" if pareto else "rank"
     out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob(f"{prefix}[0-9]*-*.json"):
-        stale.unlink()
+    for kind in ("rank", "pareto"):
+        for stale in out.glob(f"{kind}[0-9]*-*.json"):
+            stale.unlink()
     width = max(2, len(str(len(chosen))))
     written = []
     for rank, (_, row) in enumerate(chosen.iterrows(), 1):

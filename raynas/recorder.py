@@ -82,6 +82,9 @@ def tune_callback(recorder: RunRecorder) -> Any:
         def __init__(self) -> None:
             self.recorder: RunRecorder | None = None
 
+        def on_step_end(self, iteration, trials, **info):
+            self.recorder.writer.flush_due()
+
         def on_trial_start(self, iteration, trials, trial, **info):
             self.recorder.progress.started()
 

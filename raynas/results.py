@@ -121,6 +121,12 @@ class ResultsWriter:
         if time.monotonic() - self._last_flush >= self.flush_interval:
             self.flush()
 
+    def flush_due(self) -> None:
+        """Flush when rows wait and the last part is ``flush_interval`` old (call it often:
+        rows then reach Parquet within about a second even when no further trial ends)."""
+        if self._pending and time.monotonic() - self._last_flush >= self.flush_interval:
+            self.flush()
+
     def flush(self) -> None:
         """Write pending rows as one atomic part file, then empty the journal."""
         if self._pending:
@@ -210,7 +216,6 @@ def read_trials(run_dir: str | os.PathLike[str], include_journal: bool = True,
     A corrupt part file raises :class:`ResultsError` naming it (``on_corrupt="skip"``
     leaves it out with a warning instead).
     """
-    import warnings
 
     import pandas as pd
 
@@ -219,16 +224,7 @@ def read_trials(run_dir: str | os.PathLike[str], include_journal: bool = True,
     if not trials_dir.is_dir():
         raise ResultsError(f"{run_dir} holds no raynas results: {trials_dir} does not exist; "
                            f"pass the folder given to `raynas evolve --out`")
-    frames = []
-    for part in sorted(trials_dir.glob("part-*.parquet")):
-        try:
-            frames.append(pq.read_table(part).to_pandas())
-        except (pa.ArrowInvalid, OSError) as err:
-            message = (f"corrupt results file {part}: {err}; move it out of {trials_dir} to "
-                       f"read the other rows")
-            if on_corrupt != "skip":
-                raise ResultsError(message) from None
-            warnings.warn(message, stacklevel=2)
+    frames = _read_parts(trials_dir, on_corrupt)
     if include_journal:
         journal = run_dir / "trials.journal.jsonl"
         if journal.exists():
@@ -294,6 +290,31 @@ def pareto_front(frame: Any) -> Any:
             keep.append(index)
             best = accuracy
     return done.loc[keep].reset_index(drop=True)
+
+
+def _read_parts(trials_dir: Path, on_corrupt: str, attempts: int = 5) -> list:
+    """Every part file as a DataFrame. A part merged away by a compaction while it was read
+    (the writer is live) makes the listing start again; a corrupt one is an error."""
+    import warnings
+
+    for attempt in range(attempts):
+        frames = []
+        try:
+            for part in sorted(trials_dir.glob("part-*.parquet")):
+                try:
+                    frames.append(pq.read_table(part).to_pandas())
+                except FileNotFoundError:
+                    raise
+                except (pa.ArrowInvalid, OSError) as err:
+                    message = (f"corrupt results file {part}: {err}; move it out of {trials_dir} "
+                               f"to read the other rows")
+                    if on_corrupt != "skip":
+                        raise ResultsError(message) from None
+                    warnings.warn(message, stacklevel=3)
+            return frames
+        except FileNotFoundError:
+            time.sleep(0.05 * (attempt + 1))
+    raise ResultsError(f"{trials_dir} kept changing while it was read; try again")
 
 
 def write_run_info(run_dir: str | os.PathLike[str], info: Mapping[str, Any]) -> Path:

@@ -51,12 +51,15 @@ class SpaceSource:
         return model
 
     def keep_copy(self, run_dir: Path) -> None:
-        """Copy a space file into ``run_dir/space/`` so the run can be resumed or retrained
-        where the original path does not exist (another machine, another folder)."""
-        if self.file is not None and self.file.is_file():
-            target = Path(run_dir) / "space" / self.file.name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(self.file, target)
+        """Copy a space file (and the ``.py`` files beside it) into ``run_dir/space/`` so the
+        run can be resumed or retrained where the original path does not exist."""
+        if self.package_dir is None or not Path(self.package_dir).is_dir():
+            return
+        target = Path(run_dir) / "space"
+        target.mkdir(parents=True, exist_ok=True)
+        for file in Path(self.package_dir).glob("*.py"):
+            if file.name != "__init__.py" and not (target / file.name).exists():
+                shutil.copy2(file, target / file.name)
 
     def input_shape(self) -> tuple[int, int, int] | None:
         shape = getattr(self.factory(), "input_shape", None)
@@ -110,13 +113,29 @@ def run_space_spec(run_dir: Path, spec: str) -> str:
 
 
 def _package_file(path: Path) -> Path:
-    """Copy a space file into ``<tmp>/raynas_space_<hash>/`` (a package for py_modules)."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    package = Path(tempfile.gettempdir()) / "raynas-spaces" / f"raynas_space_{digest}"
-    if not (package / path.name).exists():
-        package.mkdir(parents=True, exist_ok=True)
-        (package / "__init__.py").write_text("")
-        shutil.copy2(path, package / path.name)
+    """Copy a space file and the ``.py`` files beside it into ``<tmp>/raynas_space_<hash>/``,
+    a package for ``py_modules`` whose ``__init__`` puts its own folder on ``sys.path``, so
+    the space file's imports of its neighbours (``from blocks import conv``) work anywhere."""
+    files = sorted(p for p in path.parent.glob("*.py") if p.is_file())
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.name.encode() + b"\0" + file.read_bytes())
+    package = Path(tempfile.gettempdir()) / "raynas-spaces" / f"raynas_space_{digest.hexdigest()[:12]}"
+    if not (package / "__init__.py").exists():
+        package.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=package.parent))
+        for file in files:
+            if file.name != "__init__.py":
+                shutil.copy2(file, staging / file.name)
+        (staging / "__init__.py").write_text(
+            "import os as _os, sys as _sys\n"
+            "# the space file imports its neighbours as top-level modules\n"
+            "if _os.path.dirname(__file__) not in _sys.path:\n"
+            "    _sys.path.insert(0, _os.path.dirname(__file__))\n")
+        try:
+            staging.rename(package)
+        except OSError:  # another process made it first: same content
+            shutil.rmtree(staging, ignore_errors=True)
     return package
 
 

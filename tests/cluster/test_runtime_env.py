@@ -11,6 +11,7 @@ from raynas.space_source import parse_space
 SPACE = '''
 import torch.nn as nn
 from raynas import LayerChoice
+from my_blocks import make_head  # a neighbour of the space file
 
 # {tag}: makes this file's content, and so its shipped package, unique to the test run
 
@@ -21,7 +22,7 @@ class TinySpace(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.body = LayerChoice([nn.Linear(64, 10), nn.Sequential(nn.Linear(64, 8), nn.Linear(8, 10))])
+        self.body = LayerChoice([make_head(64), nn.Sequential(nn.Linear(64, 8), nn.Linear(8, 10))])
 
     def forward(self, x):
         return self.body(x.flatten(1))
@@ -32,6 +33,8 @@ class TinySpace(nn.Module):
 def shipped_space(tmp_path_factory):
     path = tmp_path_factory.mktemp("user") / "my_space.py"
     path.write_text(SPACE.format(tag=uuid.uuid4().hex))
+    (path.parent / "my_blocks.py").write_text(
+        "import torch.nn as nn\n\ndef make_head(n):\n    return nn.Linear(n, 10)\n")
     source = parse_space(f"{path}:TinySpace")
     ray.init(num_cpus=2, include_dashboard=False, runtime_env=source.runtime_env())
     yield source, path
@@ -41,7 +44,8 @@ def shipped_space(tmp_path_factory):
 def test_workers_build_the_space_from_the_shipped_package(shipped_space):
     source, path = shipped_space
     local_copy = source.package_dir
-    path.unlink()                # neither the user's file ...
+    path.unlink()                # neither the user's files ...
+    (path.parent / "my_blocks.py").unlink()
     shutil.rmtree(local_copy)    # ... nor raynas's local package exists any more
 
     @ray.remote

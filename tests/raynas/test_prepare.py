@@ -90,3 +90,21 @@ def test_every_setting_is_a_command_line_option():
     options = {param.name for param in evolve_command.params}
     assert set(EvolveSettings.model_fields) <= options
     assert {"config_file", "resume_dir", "quiet"} <= options
+
+
+def test_resume_keeps_the_settings_that_shape_results(tmp_path):
+    run = tmp_path / "run"
+    write_run_info(run, {"settings": {"space": "mnist", "trials": 3, "epochs": 2, "seed": 0}})
+    with pytest.raises(RunError, match=r"changed: epochs \(2 -> 5\), seed \(0 -> 9\)"):
+        resume_settings(run, {"epochs": 5, "seed": 9, "trials": 6})
+    settings = resume_settings(run, {"epochs": 2, "trials": 6, "cpus_per_trial": 0.5})
+    assert settings.trials == 6 and settings.cpus_per_trial == 0.5 and settings.epochs == 2
+
+
+def test_a_summary_short_of_its_trials_is_interrupted(tmp_path):
+    from raynas.driver import RunSummary
+
+    counts = {"completed": 2, "failed": 1, "rejected": 0}
+    assert RunSummary(tmp_path, 5, counts, None, exhausted=False).interrupted
+    assert not RunSummary(tmp_path, 5, counts, None, exhausted=True).interrupted
+    assert not RunSummary(tmp_path, 3, counts, None, exhausted=False).interrupted

@@ -1,6 +1,7 @@
 """Parquet results: atomic parts, journal recovery after a kill, compaction, corrupt files."""
 
 import json
+import time
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -103,4 +104,15 @@ def test_long_runs_keep_the_number_of_files_bounded(tmp_path):
         writer.add(row(i))
         assert len(list((tmp_path / "trials").glob("*.parquet"))) <= 4
     assert list(read_trials(tmp_path)["order"]) == list(range(1, 30))
+    writer.close()
+
+
+def test_waiting_rows_reach_parquet_without_a_further_trial(tmp_path):
+    writer = ResultsWriter(tmp_path, KEYS, flush_interval=0.2)
+    writer.add(row(1))
+    writer.add(row(2))  # within the interval: journaled only
+    assert len(pd.read_parquet(tmp_path / "trials")) == 1
+    time.sleep(0.25)
+    writer.flush_due()  # the driver calls this every Tune step
+    assert len(pd.read_parquet(tmp_path / "trials")) == 2
     writer.close()
