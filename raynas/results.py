@@ -99,9 +99,18 @@ class ResultsWriter:
 
     def __init__(self, run_dir: str | os.PathLike[str], keys: Sequence[str],
                  flush_interval: float = 1.0, max_parts: int = 32):
+        from filelock import FileLock, Timeout
+
         self.run_dir = Path(run_dir)
         self.trials_dir = self.run_dir / "trials"
         self.trials_dir.mkdir(parents=True, exist_ok=True)
+        # One writer per run: the OS drops the lock with its process, even on SIGKILL.
+        self._lock = FileLock(str(self.run_dir / ".writer.lock"))
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            raise ResultsError(f"{self.run_dir} is being written by another raynas process; "
+                               f"wait for it to end (or stop it) before resuming") from None
         self.journal_path = self.run_dir / "trials.journal.jsonl"
         self.keys = list(keys)
         self.schema = results_schema(self.keys)
@@ -141,11 +150,14 @@ class ResultsWriter:
         self._last_flush = time.monotonic()
 
     def close(self, compact: bool = True) -> None:
-        self.flush()
-        self._journal.close()
-        self.journal_path.unlink(missing_ok=True)
-        if compact:
-            compact_parts(self.trials_dir, self.schema)
+        try:
+            self.flush()
+            self._journal.close()
+            self.journal_path.unlink(missing_ok=True)
+            if compact:
+                compact_parts(self.trials_dir, self.schema)
+        finally:
+            self._lock.release()
 
     def _write_part(self, rows: Sequence[Mapping[str, Any]]) -> Path:
         table = pa.Table.from_pylist([_coerce(row) for row in rows], schema=self.schema)

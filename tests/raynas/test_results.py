@@ -45,7 +45,9 @@ def test_journal_keeps_rows_a_kill_would_lose(tmp_path):
     writer.add(row(1))  # first add flushes (no earlier flush)
     writer.add(row(2))
     writer.add(row(3, status="failed"))
-    # simulate SIGKILL: no close(); rows 2 and 3 live only in the journal
+    # simulate SIGKILL: no close(); rows 2 and 3 live only in the journal, and the OS drops
+    # the dead process's lock
+    writer._lock.release()
     assert len(pd.read_parquet(tmp_path / "trials")) == 1
     assert list(read_trials(tmp_path)["order"]) == [1, 2, 3]
     again = ResultsWriter(tmp_path, KEYS)
@@ -116,3 +118,11 @@ def test_waiting_rows_reach_parquet_without_a_further_trial(tmp_path):
     writer.flush_due()  # the driver calls this every Tune step
     assert len(pd.read_parquet(tmp_path / "trials")) == 2
     writer.close()
+
+
+def test_one_writer_per_run(tmp_path):
+    writer = ResultsWriter(tmp_path, KEYS)
+    with pytest.raises(ResultsError, match="being written by another raynas process"):
+        ResultsWriter(tmp_path, KEYS)
+    writer.close()
+    ResultsWriter(tmp_path, KEYS).close()  # free again once the first one closed
