@@ -5,6 +5,8 @@ Layout of a run folder ``DIR``::
     DIR/run.json                 settings and search space of the run
     DIR/trials/part-*.parquet    the rows; ``pandas.read_parquet(DIR / "trials")`` reads them
     DIR/trials.journal.jsonl     rows not yet in a part file (appended as each trial ends)
+    DIR/space/                   a copy of a space file (FILE.py:Class) and its neighbours
+    DIR/.writer.lock             held by the one process writing the run
 
 Every finished trial is appended to the journal at once (one ``write``: a driver killed
 with SIGKILL keeps it), and the journal's rows become a Parquet part file at most about
