@@ -35,12 +35,13 @@ class RunSummary:
     total: int
     counts: dict[str, int]
     best: dict[str, Any] | None
-    exhausted: bool
+    exhausted: bool = False  # every genome of the space was proposed
+    reevaluated: int = 0     # trials that then trained known genomes again
 
     @property
     def interrupted(self) -> bool:
         """The run stopped before its trials were done (Ctrl-C): ``--resume`` continues it."""
-        return not self.exhausted and sum(self.counts.values()) < self.total
+        return sum(self.counts.values()) < self.total
 
 
 class RunError(ValueError):
@@ -270,19 +271,23 @@ def evolve(settings: EvolveSettings, resume: bool = False, quiet: bool = False) 
                              "dataset": repr(bundle), "updated_at": datetime.now().isoformat()})
         done = len(rows)
         best = rows.loc[rows["status"] == "completed", "accuracy"].max() if done else None
-        exhausted = False
+        progress = None
         if settings.trials > done:
-            exhausted = _run_tune(settings, source, space, strategy, bundle, input_shape,
+            progress = _run_tune(settings, source, space, strategy, bundle, input_shape,
                                   num_classes, writer, rows, best, quiet)
     except BaseException:
         writer.close(compact=False)  # every finished trial lands in Parquet; the error stays
         raise
     writer.close()
-    return summarize(out, settings.trials, exhausted)
+    summary = summarize(out, settings.trials)
+    if progress is not None:
+        summary.exhausted, summary.reevaluated = progress.exhausted, progress.reevaluated
+    return summary
 
 
 def _run_tune(settings, source, space, strategy, bundle, input_shape, num_classes, writer,
-              rows, best, quiet) -> bool:
+              rows, best, quiet) -> Any:
+    """Run the remaining trials on Ray Tune; returns the searcher's ``SearchProgress``."""
     import ray
     from ray import tune
 
@@ -330,17 +335,17 @@ def _run_tune(settings, source, space, strategy, bundle, input_shape, num_classe
                     failure_config=tune.FailureConfig(max_failures=settings.max_failures),
                     checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)))
             tuner.fit()
-        return searcher.progress.exhausted
+        return searcher.progress
     finally:
         shutil.rmtree(storage, ignore_errors=True)
         if started_ray:
             ray.shutdown()
 
 
-def summarize(out: Path, total: int, exhausted: bool = False) -> RunSummary:
+def summarize(out: Path, total: int) -> RunSummary:
     from raynas.results import counts, ranked
 
     rows = read_trials(out)
     best = ranked(rows)
     return RunSummary(out=out, total=total, counts=counts(rows),
-                      best=best.iloc[0].to_dict() if len(best) else None, exhausted=exhausted)
+                      best=best.iloc[0].to_dict() if len(best) else None)

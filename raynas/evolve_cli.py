@@ -73,7 +73,8 @@ def evolve_command(config_file: str | None, resume_dir: str | None, quiet: bool,
     click.echo(f"trials: {sum(counts.values())}/{summary.total} (completed {counts['completed']}, "
                f"failed {counts['failed']}, rejected {counts['rejected']})")
     if summary.exhausted:
-        click.echo("the strategy has no new genome to propose: the space is exhausted")
+        click.echo(f"every genome of the space was tried; {summary.reevaluated} trial(s) then "
+                   f"trained known genomes again, with new seeds")
     if summary.best is not None:
         best = summary.best
         click.echo(f"best: accuracy {best['accuracy']:.4f}, params {best['params']}, "

@@ -363,10 +363,12 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Report:
                      + " trials finished so far, some only in the journal")
     n = counts(frame)
     size = _space_size(info)
-    if size is not None and planned and len(frame) < planned and not in_progress \
-            and frame["genome"].nunique() >= size:
-        notes.append(f"every genome of the space ({size}) was tried: the search stopped "
-                     f"before {planned} trials")
+    if size is not None and len(frame) > size and frame["genome"].nunique() >= size:
+        notes.append(f"every genome of the space ({size}) was tried; {len(frame) - size} "
+                     f"trial(s) trained known genomes again, with new seeds")
+    if planned and len(frame) < planned and not in_progress:
+        notes.append(f"the run stopped before its {planned} trials; `raynas evolve --resume "
+                     f"{run_dir}` continues it")
     if len(frame) == 0:
         notes.append("no trial has finished yet")
     elif n["completed"] == 0:

@@ -12,6 +12,7 @@ import pickle
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+import numpy as np
 from ray.tune.search import Searcher
 
 from raynas.settings import trial_seed
@@ -35,12 +36,17 @@ class SearchProgress:
     """Counts shared with the progress display."""
 
     proposed: int = 0
-    exhausted: bool = False
+    exhausted: bool = False  # the strategy proposed every genome of the space
+    reevaluated: int = 0     # proposals since then: known genomes trained again (new seeds)
     trial_ids_by_genome: dict[str, str] = field(default_factory=dict)
 
 
 class StrategySearcher(Searcher):
     """Runs ``strategy`` (a raynas ``Strategy``) inside Ray Tune: ``total`` proposals.
+
+    When the strategy has proposed every genome of a small space, the remaining proposals
+    re-evaluate known genomes, drawn with a seeded generator (each trial has its own seed),
+    so a run always makes the trials it was asked for.
 
     ``first_order`` is the 1-based order of the first proposal (after a resume, one more than
     the highest order recorded: trials lost in flight leave gaps). Screening and rejections
@@ -61,6 +67,7 @@ class StrategySearcher(Searcher):
         self.on_rejected = on_rejected
         self.pending: dict[str, Proposal] = {}
         self.progress = SearchProgress(trial_ids_by_genome=dict(known_trials or {}))
+        self._reevaluation_rng = np.random.default_rng([trial_seed, first_order])
 
     @property
     def remaining(self) -> int:
@@ -68,10 +75,11 @@ class StrategySearcher(Searcher):
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         while self.remaining > 0:
-            genome = self._ask()
+            genome, again = self._ask()
             if genome is None:
-                return Searcher.FINISHED if self.progress.exhausted and not self.pending else None
-            proposal = Proposal(genome, self.next_order, self._parent_trial_id())
+                return None  # results pending: Tune asks again later
+            parent = None if again else self._parent_trial_id()
+            proposal = Proposal(genome, self.next_order, parent)
             self.next_order += 1
             self.progress.proposed += 1
             verdict = self.screen(genome) if self.screen else None
@@ -88,15 +96,17 @@ class StrategySearcher(Searcher):
                     "trial_seed": trial_seed(self.trial_seed, proposal.order)}
         return Searcher.FINISHED
 
-    def _ask(self) -> dict[str, Any] | None:
-        if self.progress.exhausted:
-            return None
-        try:
-            genome = self.strategy.ask()
-        except StopIteration:  # the strategy's SpaceExhausted derives from it
-            self.progress.exhausted = True
-            return None
-        return None if genome is None else self.space.validate(genome)
+    def _ask(self) -> tuple[dict[str, Any] | None, bool]:
+        """``(genome or None, whether it re-evaluates a known genome)``."""
+        if not self.progress.exhausted:
+            try:
+                genome = self.strategy.ask()
+            except StopIteration:  # the strategy's SpaceExhausted derives from it
+                self.progress.exhausted = True
+            else:
+                return (None if genome is None else self.space.validate(genome)), False
+        self.progress.reevaluated += 1
+        return self.space.sample(self._reevaluation_rng), True
 
     def _parent_trial_id(self) -> str | None:
         parent = getattr(self.strategy, "last_parent", None)

@@ -105,6 +105,5 @@ def test_a_summary_short_of_its_trials_is_interrupted(tmp_path):
     from raynas.driver import RunSummary
 
     counts = {"completed": 2, "failed": 1, "rejected": 0}
-    assert RunSummary(tmp_path, 5, counts, None, exhausted=False).interrupted
-    assert not RunSummary(tmp_path, 5, counts, None, exhausted=True).interrupted
-    assert not RunSummary(tmp_path, 3, counts, None, exhausted=False).interrupted
+    assert RunSummary(tmp_path, 5, counts, None).interrupted
+    assert not RunSummary(tmp_path, 3, counts, None, exhausted=True).interrupted

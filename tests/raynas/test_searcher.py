@@ -50,14 +50,20 @@ def test_rejected_genomes_are_recorded_and_replaced():
     assert orders == list(range(1, len(orders) + 1)) and len(orders) == 6
 
 
-def test_exhausted_space_finishes_once_nothing_is_pending():
-    s = searcher(total=50)  # the space has 12 genomes
-    for i in range(12):
-        assert isinstance(s.suggest(f"t{i}"), dict)
-    assert s.suggest("t12") is None  # results pending: wait
+def test_an_exhausted_space_re_evaluates_known_genomes_up_to_total():
+    s = searcher(total=20)  # the space has 12 genomes
+    first = [s.suggest(f"t{i}") for i in range(12)]
+    assert len({SearchSpace.genome_id(c["genome"]) for c in first}) == 12
+    assert s.suggest("t12") is None  # results pending: the strategy may still propose
     for i in range(12):
         s.on_trial_complete(f"t{i}", {"status": "completed", "accuracy": i / 12})
-    assert s.suggest("t12") == Searcher.FINISHED and s.progress.exhausted
+    again = [s.suggest(f"t{i}") for i in range(12, 20)]
+    assert s.progress.exhausted and s.progress.reevaluated == 8
+    assert all(SPACE.validate(c["genome"]) == c["genome"] for c in again)
+    assert [c["order"] for c in again] == list(range(13, 21))
+    assert len({c["trial_seed"] for c in first + again}) == 20  # each trial its own seed
+    assert all(c["parent_trial_id"] is None for c in again)
+    assert s.suggest("t20") == Searcher.FINISHED
 
 
 def test_parent_trial_ids_point_at_earlier_trials():
