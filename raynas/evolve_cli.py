@@ -51,8 +51,7 @@ def evolve_command(config_file: str | None, resume_dir: str | None, quiet: bool,
     """
     from pydantic import ValidationError
 
-    from raynas.driver import RunError, evolve, resume_settings
-    from raynas.results import ResultsError
+    from raynas.driver import evolve, resume_settings  # their errors are ValueErrors
     from raynas.settings import explain, load_yaml, settings_from
 
     try:
@@ -67,7 +66,7 @@ def evolve_command(config_file: str | None, resume_dir: str | None, quiet: bool,
         summary = evolve(settings, resume=bool(resume_dir), quiet=quiet)
     except ValidationError as err:
         _fail(explain(err))
-    except (RunError, ResultsError, ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError) as err:
         _fail(str(err))
     counts = summary.counts
     click.echo(f"trials: {sum(counts.values())}/{summary.total} (completed {counts['completed']}, "

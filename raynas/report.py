@@ -28,8 +28,8 @@ from typing import Any, Mapping, Sequence
 
 import click
 
-from raynas.results import (ARCH_PREFIX, ResultsError, completed, counts, pareto_front, ranked,
-                            read_run_info, read_trials)
+from raynas.results import (ARCH_PREFIX, ResultsError, completed, counts, journal_path,
+                            pareto_front, ranked, read_run_info, read_trials)
 
 TOP_FRACTION = 0.1
 TOP_TABLE = 10
@@ -354,7 +354,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Report:
         info = {}
         notes.append(f"no run settings: {err}")
     out = Path(out) if out is not None else run_dir / "report"
-    journal = run_dir / "trials.journal.jsonl"
+    journal = journal_path(run_dir)
     in_progress = journal.exists() and journal.stat().st_size > 0
     planned = (info.get("settings") or {}).get("trials")
     if in_progress:

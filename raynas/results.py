@@ -113,7 +113,7 @@ class ResultsWriter:
         except Timeout:
             raise ResultsError(f"{self.run_dir} is being written by another raynas process; "
                                f"wait for it to end (or stop it) before resuming") from None
-        self.journal_path = self.run_dir / "trials.journal.jsonl"
+        self.journal_path = journal_path(self.run_dir)
         self.keys = list(keys)
         self.schema = results_schema(self.keys)
         self.flush_interval = flush_interval
@@ -170,12 +170,7 @@ class ResultsWriter:
         """Move journaled rows that no part file holds yet into a new part."""
         if not self.journal_path.exists():
             return
-        rows = []
-        for line in self.journal_path.read_text(encoding="utf-8").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut by a kill mid-write: its trial never finished writing
+        rows = journal_rows(self.journal_path)
         if rows:
             done = set(read_trials(self.run_dir, include_journal=False)["trial_id"]) \
                 if list(self.trials_dir.glob("*.parquet")) else set()
@@ -183,6 +178,25 @@ class ResultsWriter:
             if fresh:
                 self._write_part(fresh)
         self.journal_path.unlink()
+
+
+def journal_path(run_dir: str | os.PathLike[str]) -> Path:
+    """Where a run journals the rows not yet in a part file."""
+    return Path(run_dir) / "trials.journal.jsonl"
+
+
+def journal_rows(path: Path) -> list[dict[str, Any]]:
+    """The journal's rows; a line cut by a kill mid-write (its trial never finished
+    recording) is skipped."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
 
 
 def _json_default(value: Any) -> Any:
@@ -239,21 +253,13 @@ def read_trials(run_dir: str | os.PathLike[str], include_journal: bool = True,
         raise ResultsError(f"{run_dir} holds no raynas results: {trials_dir} does not exist; "
                            f"pass the folder given to `raynas evolve --out`")
     frames = _read_parts(trials_dir, on_corrupt)
-    if include_journal:
-        journal = run_dir / "trials.journal.jsonl"
-        if journal.exists():
-            rows = []
-            for line in journal.read_text(encoding="utf-8").splitlines():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
-            if rows:
-                extra = pd.DataFrame(rows)
-                for name in ("started_at", "finished_at"):
-                    if name in extra:
-                        extra[name] = pd.to_datetime(extra[name], utc=True)
-                frames.append(extra)
+    rows = journal_rows(journal_path(run_dir)) if include_journal else []
+    if rows:
+        extra = pd.DataFrame(rows)
+        for name in ("started_at", "finished_at"):
+            if name in extra:
+                extra[name] = pd.to_datetime(extra[name], utc=True)
+        frames.append(extra)
     if not frames:
         return pd.DataFrame(columns=[name for name, _ in BASE_COLUMNS])
     frame = pd.concat(frames, ignore_index=True)

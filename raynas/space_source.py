@@ -145,19 +145,16 @@ _CACHE: dict[SpaceSource, Callable[[], nn.Module]] = {}
 def _import(source: SpaceSource) -> Any:
     """Import the space's module: in a worker from the package Ray's runtime environment
     shipped; in the driver (or without Ray) from the local copy."""
+    local = Path(source.package_dir) if source.package_dir else None
     try:
-        return importlib.import_module(source.module)
-    except ModuleNotFoundError as err:
-        local = Path(source.package_dir) if source.package_dir else None
-        if local is None or not local.is_dir() or err.name not in source.module:
-            raise ValueError(f"--space {source.spec!r}: cannot import {source.module!r}: {err}") from err
-        sys.path.insert(0, str(local.parent))
+        try:
+            return importlib.import_module(source.module)
+        except ModuleNotFoundError as err:
+            if local is None or not local.is_dir() or err.name not in source.module:
+                raise
+            sys.path.insert(0, str(local.parent))
+            return importlib.import_module(source.module)
     except Exception as err:  # noqa: BLE001 - report any import failure of user code
-        raise ValueError(f"--space {source.spec!r}: cannot import {source.module!r}: "
-                         f"{type(err).__name__}: {err}") from err
-    try:
-        return importlib.import_module(source.module)
-    except Exception as err:  # noqa: BLE001
         raise ValueError(f"--space {source.spec!r}: cannot import {source.module!r}: "
                          f"{type(err).__name__}: {err}") from err
 

@@ -8,6 +8,7 @@ final report with ``status="failed"`` and the error text, so the search goes on.
 
 from __future__ import annotations
 
+import functools
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -66,10 +67,15 @@ def error_text(err: BaseException, limit: int = 2000) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+@functools.cache
+def _node() -> dict[str, str]:
+    """This worker process's node (looked up once: a worker never moves)."""
+    return {"node": ray.get_runtime_context().get_node_id(),
+            "node_ip": ray.util.get_node_ip_address()}
+
+
 def _placement() -> dict[str, Any]:
-    context = ray.get_runtime_context()
-    return {"node": context.get_node_id(), "node_ip": ray.util.get_node_ip_address(),
-            "gpu_ids": ",".join(str(i) for i in ray.get_gpu_ids()) or None}
+    return {**_node(), "gpu_ids": ",".join(str(i) for i in ray.get_gpu_ids()) or None}
 
 
 def run_trial(config: dict[str, Any], settings: TrialSettings, data: DataHandle) -> None:

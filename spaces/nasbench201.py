@@ -14,12 +14,12 @@ from typing import Mapping
 import torch
 import torch.nn as nn
 
+from raynas.benchmark_table import NB201_KEYS as EDGE_KEYS
+from raynas.benchmark_table import NB201_OPS as OPERATIONS
 from raynas.mutables import LayerChoice
 from raynas.spaces import register_space
 
-OPERATIONS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to node, from node)
-EDGE_KEYS = tuple(f"edge{i}" for i in range(len(EDGES)))
+EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to node, from node), EDGE_KEYS order
 
 
 class ReLUConvBN(nn.Sequential):
