@@ -10,7 +10,7 @@ from typing import Callable
 
 import torch.nn as nn
 
-from raynas.registry import Registry
+from raynas.core.registry import Registry
 
 SpaceFactory = Callable[[], nn.Module]
 

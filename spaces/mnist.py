@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from raynas.mutables import InputChoice, LayerChoice
+from raynas.core.mutables import InputChoice, LayerChoice
 from raynas.spaces import register_space
 
 

@@ -14,9 +14,9 @@ from typing import Mapping
 import torch
 import torch.nn as nn
 
-from raynas.benchmark_table import NB201_KEYS as EDGE_KEYS
-from raynas.benchmark_table import NB201_OPS as OPERATIONS
-from raynas.mutables import LayerChoice
+from raynas.bench.table import NB201_KEYS as EDGE_KEYS
+from raynas.bench.table import NB201_OPS as OPERATIONS
+from raynas.core.mutables import LayerChoice
 from raynas.spaces import register_space
 
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to node, from node), EDGE_KEYS order

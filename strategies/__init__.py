@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from raynas.registry import Registry
+from raynas.core.registry import Registry
 from raynas.strategies.base import SpaceExhausted, Strategy
 from raynas.strategies.evolution import RegularizedEvolution
 from raynas.strategies.random_search import RandomSearch

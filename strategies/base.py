@@ -36,7 +36,7 @@ from typing import Any, ClassVar, Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from raynas.space import Genome, SearchSpace, SeedLike, make_rng
+from raynas.core.space import Genome, SearchSpace, SeedLike, make_rng
 from raynas.strategies.encoding import Encoding
 
 MODES = ("max", "min")

@@ -17,7 +17,7 @@ from typing import Any, Hashable, Mapping, Sequence
 
 import numpy as np
 
-from raynas.space import INPUT, LAYER, Genome, SearchSpace
+from raynas.core.space import INPUT, LAYER, Genome, SearchSpace
 
 #: Spaces up to this many genomes may be enumerated to find the last unseen genomes.
 ENUMERATION_LIMIT = 2 ** 18

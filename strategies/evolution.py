@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from raynas.space import SearchSpace, SeedLike
+from raynas.core.space import SearchSpace, SeedLike
 from raynas.strategies.base import Strategy
 from raynas.strategies.surrogate import RankRidge
 

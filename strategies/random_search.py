@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from raynas.space import SearchSpace, SeedLike
+from raynas.core.space import SearchSpace, SeedLike
 from raynas.strategies.base import Strategy
 
 

@@ -59,7 +59,7 @@ def make_run(tmp_path):
     """
     import raynas.spaces
     from raynas import SearchSpace, count_parameters
-    from raynas.results import ResultsWriter, make_row, write_run_info
+    from raynas.results.store import ResultsWriter, make_row, write_run_info
 
     model = raynas.spaces.get("mnist")()
     space = SearchSpace.from_model(model)

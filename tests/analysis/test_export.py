@@ -7,7 +7,7 @@ import pytest
 
 import raynas.spaces
 from raynas import fix, load_architecture
-from raynas.results import read_trials
+from raynas.results.store import read_trials
 
 
 def _rows(run):

@@ -7,8 +7,8 @@ import re
 import pandas as pd
 import pytest
 
-from raynas.report import decision_frequencies
-from raynas.results import pareto_front, ranked, read_trials
+from raynas.analysis.report import decision_frequencies
+from raynas.results.store import pareto_front, ranked, read_trials
 
 PLOTS = ("best.png", "pareto.png", "choices.png")
 

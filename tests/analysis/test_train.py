@@ -9,7 +9,7 @@ import torch
 
 import raynas.spaces
 from raynas import datasets, fix, load_architecture
-from raynas.training import evaluate
+from raynas.train.loop import evaluate
 
 
 def _reload(save, genome):
@@ -45,7 +45,7 @@ def test_train_saves_weights_that_reproduce_the_reported_accuracy(cli, real_run,
 
 
 def test_train_from_a_run_takes_its_best_trial_and_settings(cli, real_run, tmp_path):
-    from raynas.results import ranked, read_trials
+    from raynas.results.store import ranked, read_trials
 
     best = ranked(read_trials(real_run)).iloc[0]
     save = tmp_path / "best.pt"
@@ -60,7 +60,7 @@ def test_train_from_a_run_takes_its_best_trial_and_settings(cli, real_run, tmp_p
 
 def test_retraining_a_trial_with_its_settings_reproduces_its_search_result(cli, real_run,
                                                                          tmp_path):
-    from raynas.results import read_trials
+    from raynas.results.store import read_trials
 
     rows = read_trials(real_run)
     row = rows[rows["status"] == "completed"].iloc[-1]
@@ -108,7 +108,7 @@ def arch_files(tmp_path):
 def test_bad_inputs_fail_with_a_clear_message(arch_files, args, message):
     from click.testing import CliRunner
 
-    from raynas.train_cli import train_command
+    from raynas.cli.train import train_command
 
     # in-process (the command's own code, without a Python start per case)
     cwd = os.getcwd()

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from ray.cluster_utils import Cluster
 
-from raynas.results import read_trials
+from raynas.results.store import read_trials
 
 RAYNAS = str(Path(sys.executable).parent / "raynas")
 SPACE_FILE = '''

@@ -6,7 +6,7 @@ import uuid
 import pytest
 import ray
 
-from raynas.space_source import parse_space
+from raynas.run.space_source import parse_space
 
 SPACE = '''
 import torch.nn as nn

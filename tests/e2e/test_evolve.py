@@ -7,7 +7,7 @@ import time
 import pandas as pd
 import pytest
 
-from raynas.results import read_trials
+from raynas.results.store import read_trials
 
 QUICK = ["--epochs", "1", "--limit", "300", "--num-cpus", "2", "-q"]
 

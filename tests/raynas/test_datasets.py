@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from raynas import datasets
-from raynas.datasets import DatasetBundle, DatasetNotFound, check_fits, load, read_idx
+from raynas.datasets.sources import DatasetBundle, DatasetNotFound, check_fits, load, read_idx
 
 
 # ------------------------------------------------------------------ writers (official formats)

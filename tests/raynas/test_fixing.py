@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from raynas import (InputChoice, LayerChoice, MutableScope, SearchSpace, count_parameters,
                     export_architecture, fix, load_architecture)
-from raynas.mutables import Mutable
+from raynas.core.mutables import Mutable
 
 
 class Net(nn.Module):
@@ -141,7 +141,7 @@ def test_count_flops_counts_a_multiply_add_as_two():
 
 
 def test_screen_rejects_genomes_over_the_budgets():
-    from raynas.driver import make_screen
+    from raynas.run.driver import make_screen
 
     factory = lambda: nn.Sequential(LayerChoice([nn.Linear(64, 10),  # noqa: E731
                                                  nn.Sequential(nn.Linear(64, 64), nn.Linear(64, 10))]))

@@ -3,9 +3,9 @@
 
 import pytest
 
-from raynas.driver import RunError, prepare, resume_settings
-from raynas.results import write_run_info
-from raynas.settings import EvolveSettings
+from raynas.run.driver import RunError, prepare, resume_settings
+from raynas.results.store import write_run_info
+from raynas.run.settings import EvolveSettings
 
 NO_SHAPE = '''
 import torch.nn as nn
@@ -76,7 +76,7 @@ def test_bad_settings_name_the_field():
     with pytest.raises(ValidationError, match="gpus_per_trial"):
         EvolveSettings(gpus_per_trial=0.3)
     with pytest.raises(RunError, match="--population-size does not apply"):
-        from raynas.driver import make_strategy
+        from raynas.run.driver import make_strategy
         import raynas.strategies
         from raynas import Dimension, SearchSpace
         make_strategy(raynas.strategies.get("random"),
@@ -85,7 +85,7 @@ def test_bad_settings_name_the_field():
 
 
 def test_every_setting_is_a_command_line_option():
-    from raynas.evolve_cli import evolve_command
+    from raynas.cli.evolve import evolve_command
 
     options = {param.name for param in evolve_command.params}
     assert set(EvolveSettings.model_fields) <= options
@@ -102,7 +102,7 @@ def test_resume_keeps_the_settings_that_shape_results(tmp_path):
 
 
 def test_a_summary_short_of_its_trials_is_interrupted(tmp_path):
-    from raynas.driver import RunSummary
+    from raynas.run.driver import RunSummary
 
     counts = {"completed": 2, "failed": 1, "rejected": 0}
     assert RunSummary(tmp_path, 5, counts, None).interrupted

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pandas as pd
 import pytest
 
-from raynas.results import (ResultsError, ResultsWriter, history, make_row, read_trials,
+from raynas.results.store import (ResultsError, ResultsWriter, history, make_row, read_trials,
                             results_schema)
 
 KEYS = ["op", "skip"]

@@ -4,7 +4,7 @@ from ray.tune.search import Searcher
 
 import raynas.strategies
 from raynas import Dimension, SearchSpace
-from raynas.searcher import StrategySearcher
+from raynas.run.searcher import StrategySearcher
 
 SPACE = SearchSpace([Dimension("op", "layer", ("a", "b", "c")),
                      Dimension("skip", "input", ("x", "y"))])

@@ -72,12 +72,12 @@ def test_json_round_trip_and_value_semantics(space):
 
 
 @pytest.mark.parametrize("bad", [
-    {"format": "raynas.space/1", "dimensions": [{"key": "a", "kind": "magic", "choices": ["x"]}]},
-    {"format": "raynas.space/1", "dimensions": [{"key": "a", "kind": "layer", "choices": []}]},
-    {"format": "raynas.space/1", "dimensions": [{"key": "a", "kind": "layer", "choices": ["x"],
+    {"format": "raynas.core.space/1", "dimensions": [{"key": "a", "kind": "magic", "choices": ["x"]}]},
+    {"format": "raynas.core.space/1", "dimensions": [{"key": "a", "kind": "layer", "choices": []}]},
+    {"format": "raynas.core.space/1", "dimensions": [{"key": "a", "kind": "layer", "choices": ["x"],
                                                  "evil": "__import__('os')"}]},
     {"dimensions": []},
-    {"format": "raynas.space/1", "dimensions": [{"key": "a", "kind": "input", "choices": ["x"],
+    {"format": "raynas.core.space/1", "dimensions": [{"key": "a", "kind": "input", "choices": ["x"],
                                                  "n_chosen": 3}]},
 ])
 def test_malformed_space_json_is_a_clear_error(bad):

@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from raynas.datasets import DatasetBundle, load
-from raynas.training import (TrainingDiverged, TrainResult, check_forward, evaluate,
+from raynas.datasets.sources import DatasetBundle, load
+from raynas.train.loop import (TrainingDiverged, TrainResult, check_forward, evaluate,
                              limit_gpu_memory, select_device, train_model)
 
 

@@ -8,10 +8,10 @@ import pytest
 import raynas
 import raynas.spaces
 from raynas import SearchSpace, count_parameters, fix
-from raynas.benchmark_table import nasbench201_space
+from raynas.bench.table import nasbench201_space
 from raynas.spaces.nasbench201 import EDGE_KEYS, OPERATIONS, from_arch_str, to_arch_str
 
-TABLE = Path(raynas.__file__).parent / "data" / "nasbench201_cifar10.parquet"
+TABLE = Path(raynas.__file__).parent / "bench" / "data" / "nasbench201_cifar10.parquet"
 
 
 def rows(step=997):

@@ -7,8 +7,8 @@ from typing import Any, Callable
 
 import pytest
 
-from raynas.benchmark_table import nasbench201_space
-from raynas.space import Dimension, SearchSpace
+from raynas.bench.table import nasbench201_space
+from raynas.core.space import Dimension, SearchSpace
 
 
 def mixed_space() -> SearchSpace:

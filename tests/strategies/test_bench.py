@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from raynas.bench import bench_command, run_bench
-from raynas.benchmark_table import (FITNESS, NB201_KEYS, NB201_OPS, REPORTED, load_table,
+from raynas.bench.nb201 import bench_command, run_bench
+from raynas.bench.table import (FITNESS, NB201_KEYS, NB201_OPS, REPORTED, load_table,
                                     nasbench201_space)
 
 SHARED_CSV = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "nasbench201_cifar10.csv"

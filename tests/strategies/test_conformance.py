@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import raynas.strategies
-from raynas.space import SearchSpace
+from raynas.core.space import SearchSpace
 from raynas.strategies import SpaceExhausted, Strategy
 
 NAMES = raynas.strategies.names()
@@ -115,7 +115,7 @@ def test_same_genomes_in_a_spawned_process(name, any_space, drive) -> None:
     code = f"""
 import hashlib, json, sys
 import raynas.strategies
-from raynas.space import SearchSpace
+from raynas.core.space import SearchSpace
 space = SearchSpace.from_json(sys.stdin.read())
 def value_of(genome):
     digest = hashlib.sha256(SearchSpace.genome_id(genome).encode()).hexdigest()
@@ -227,7 +227,7 @@ def test_invalid_settings(name, space, settings, message) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_exhaustion_none_while_pending_then_space_exhausted(name) -> None:
-    from raynas.space import Dimension
+    from raynas.core.space import Dimension
 
     tiny = SearchSpace([Dimension("a", "layer", ("x", "y")), Dimension("b", "input", ("p",))])
     strategy = raynas.strategies.get(name)(tiny, seed=0)

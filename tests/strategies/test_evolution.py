@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from raynas.space import Dimension, SearchSpace
+from raynas.core.space import Dimension, SearchSpace
 from raynas.strategies import RegularizedEvolution, SpaceExhausted
 from raynas.strategies.encoding import Encoding
 from raynas.strategies.evolution import default_population_size

@@ -11,7 +11,7 @@ def test_no_ray_no_torch() -> None:
     code = """
 import json, sys
 import raynas.strategies
-import raynas.bench, raynas.benchmark_table
+import raynas.bench.nb201, raynas.bench.table
 print(json.dumps(sorted(m for m in ("ray", "torch") if m in sys.modules)))
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

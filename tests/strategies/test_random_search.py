@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from raynas.space import Dimension, SearchSpace
+from raynas.core.space import Dimension, SearchSpace
 from raynas.strategies import RandomSearch, SpaceExhausted
 
 

@@ -18,10 +18,10 @@ import ray
 import torch
 from ray import tune
 
-from raynas.datasets import DatasetBundle
-from raynas.fixing import count_flops, count_parameters, fix
-from raynas.space_source import SpaceSource
-from raynas.training import check_forward, limit_gpu_memory, select_device, train_model
+from raynas.datasets.sources import DatasetBundle
+from raynas.core.fixing import count_flops, count_parameters, fix
+from raynas.run.space_source import SpaceSource
+from raynas.train.loop import check_forward, limit_gpu_memory, select_device, train_model
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from raynas.datasets import DatasetBundle, normalization_constants
+from raynas.datasets.sources import DatasetBundle, normalization_constants
 
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_LR", "DEFAULT_OPTIMIZER", "TrainResult",
            "TrainingDiverged", "check_forward", "evaluate", "limit_gpu_memory",

@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 
 import torch.nn as nn
 
-from raynas.mutables import (InputChoice, LayerChoice, Mutable, bind_keys, decision_indices,
+from raynas.core.mutables import (InputChoice, LayerChoice, Mutable, bind_keys, decision_indices,
                              select_inputs)
 
 

@@ -9,12 +9,12 @@ import click
 
 # command name -> (module, click command attribute)
 COMMANDS = {
-    "evolve": ("raynas.evolve_cli", "evolve_command"),
-    "bench": ("raynas.bench", "bench_command"),
-    "bench-overhead": ("raynas.overhead_bench", "bench_overhead_command"),
-    "report": ("raynas.report", "report_command"),
-    "export": ("raynas.export", "export_command"),
-    "train": ("raynas.train_cli", "train_command"),
+    "evolve": ("raynas.cli.evolve", "evolve_command"),
+    "bench": ("raynas.bench.nb201", "bench_command"),
+    "bench-overhead": ("raynas.bench.overhead", "bench_overhead_command"),
+    "report": ("raynas.analysis.report", "report_command"),
+    "export": ("raynas.analysis.export", "export_command"),
+    "train": ("raynas.cli.train", "train_command"),
 }
 
 

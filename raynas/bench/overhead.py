@@ -24,7 +24,7 @@ import click
 import torch
 import torch.nn as nn
 
-from raynas.mutables import LayerChoice
+from raynas.core.mutables import LayerChoice
 
 
 class TinyNet(nn.Module):
@@ -86,9 +86,9 @@ def _plain_tune(trials: int, tuned: bool, cpus: float) -> float:
 
 
 def _raynas(trials: int, cpus: float) -> tuple[float, Path]:
-    from raynas.driver import evolve
-    from raynas.results import read_trials
-    from raynas.settings import EvolveSettings
+    from raynas.run.driver import evolve
+    from raynas.results.store import read_trials
+    from raynas.run.settings import EvolveSettings
 
     out = Path(tempfile.mkdtemp(prefix="raynas-overhead-"))
     settings = EvolveSettings(space=f"{__name__}:TinyNet", dataset="digits", strategy="random",
@@ -104,10 +104,10 @@ def training_throughput(epochs: int = 2) -> tuple[float, float]:
     """Samples/s of the mnist space's fixed model: inside a raynas trial vs a plain loop."""
     import raynas.spaces
     from raynas import datasets
-    from raynas.driver import evolve
-    from raynas.fixing import fix
-    from raynas.results import read_trials
-    from raynas.settings import EvolveSettings
+    from raynas.run.driver import evolve
+    from raynas.core.fixing import fix
+    from raynas.results.store import read_trials
+    from raynas.run.settings import EvolveSettings
 
     out = Path(tempfile.mkdtemp(prefix="raynas-throughput-")) / "run"
     evolve(EvolveSettings(space="mnist", dataset="digits", strategy="random", trials=1,

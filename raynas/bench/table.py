@@ -1,6 +1,6 @@
 """The NAS-Bench-201 CIFAR-10 table: every cell architecture with its published accuracies.
 
-Ships as ``raynas/data/nasbench201_cifar10.parquet`` (provenance in ``raynas/data/README.md``).
+Ships as ``raynas/bench/data/nasbench201_cifar10.parquet`` (provenance in ``raynas/bench/data/README.md``).
 :func:`load_table` reads it, or another CSV/Parquet file of the same shape, into arrays that
 ``raynas bench`` queries in microseconds. Imports numpy and the space description at import
 time; pandas and pyarrow only when a table is loaded.
@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from raynas.space import Dimension, SearchSpace
+from raynas.core.space import Dimension, SearchSpace
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 NB201_KEYS = tuple(f"edge{i}" for i in range(6))

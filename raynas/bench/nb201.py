@@ -1,6 +1,6 @@
 """``raynas bench``: search strategies on the tabular NAS-Bench-201, in-process (no Ray, no torch).
 
-Protocol (``raynas/data/README.md``): a run spends ``budget`` queries; each query's fitness is
+Protocol (``raynas/bench/data/README.md``): a run spends ``budget`` queries; each query's fitness is
 ``cifar10valid_valid_12ep``; the run's answer is the architecture with the best fitness seen,
 reported by its ``cifar10_test_200ep``. Each (strategy, budget) is repeated over seeds
 ``seed .. seed + repeats - 1``; each strategy gets ``budget=`` (the run's number of trials).
@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 import click
 
-from raynas.benchmark_table import NB201Table, load_table, nasbench201_space
+from raynas.bench.table import NB201Table, load_table, nasbench201_space
 
 DEFAULT_BUDGETS = (25, 50, 100, 200)
 DEFAULT_REPEATS = 500

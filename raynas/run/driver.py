@@ -2,7 +2,7 @@
 
 Flow: settings -> space (from the model) and dataset (checked to fit, put once in Ray's
 object store) -> strategy (rebuilt from the Parquet log on ``--resume``) -> Tune with the
-:class:`~raynas.searcher.StrategySearcher` and warm, reused workers -> one row per
+:class:`~raynas.run.searcher.StrategySearcher` and warm, reused workers -> one row per
 finished trial (completed, failed or rejected) streamed by :class:`RunRecorder`.
 """
 
@@ -18,10 +18,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from raynas.recorder import RunRecorder, tune_callback
-from raynas.results import ResultsWriter, history, read_run_info, read_trials, write_run_info
-from raynas.settings import EvolveSettings
-from raynas.space import SearchSpace
+from raynas.run.recorder import RunRecorder, tune_callback
+from raynas.results.store import ResultsWriter, history, read_run_info, read_trials, write_run_info
+from raynas.run.settings import EvolveSettings
+from raynas.core.space import SearchSpace
 
 # Tune's own loggers and frequent experiment snapshots are pure overhead here: raynas keeps
 # its own Parquet log and resumes from it.
@@ -57,7 +57,7 @@ def default_out(settings: EvolveSettings) -> Path:
 def prepare(settings: EvolveSettings):
     """Resolve the space, dataset and strategy class before Ray starts (clear errors)."""
     import raynas.strategies
-    from raynas.space_source import load_dataset_for, parse_space
+    from raynas.run.space_source import load_dataset_for, parse_space
 
     try:
         source = parse_space(settings.space)
@@ -85,8 +85,8 @@ def check_some_genome_fits(model: Any, space: SearchSpace, input_shape: tuple[in
     ``ValueError`` when none runs: the data does not fit the space, whatever the genome."""
     import numpy as np
 
-    from raynas.fixing import fix
-    from raynas.training import check_forward
+    from raynas.core.fixing import fix
+    from raynas.train.loop import check_forward
 
     rng = np.random.default_rng(0)
     genomes = [space.default()] + [space.sample(rng) for _ in range(min(tries, space.size) - 1)]
@@ -131,7 +131,7 @@ def make_screen(factory: Any, input_shape: tuple[int, ...], max_params: int | No
     (a fixed model's size is known without training), or ``None`` when there are none."""
     if max_params is None and max_flops is None:
         return None
-    from raynas.fixing import count_flops, count_parameters, fix
+    from raynas.core.fixing import count_flops, count_parameters, fix
 
     supernet = factory()
 
@@ -211,7 +211,7 @@ def resume_settings(run_dir: Path, overrides: dict[str, Any]) -> EvolveSettings:
     ``--trials`` and the resource options may change; a setting in ``FIXED_ON_RESUME`` given
     with another value is a ``RunError`` naming it.
     """
-    from raynas.space_source import run_space_spec
+    from raynas.run.space_source import run_space_spec
 
     info = read_run_info(run_dir)
     values = dict(info.get("settings", {}))
@@ -291,10 +291,10 @@ def _run_tune(settings, source, space, strategy, bundle, input_shape, num_classe
     import ray
     from ray import tune
 
-    from raynas.progress import RunProgress
-    from raynas.searcher import StrategySearcher
-    from raynas.training import DEFAULT_BATCH_SIZE, DEFAULT_LR
-    from raynas.trial import DataHandle, TrialSettings, run_trial
+    from raynas.run.progress import RunProgress
+    from raynas.run.searcher import StrategySearcher
+    from raynas.train.loop import DEFAULT_BATCH_SIZE, DEFAULT_LR
+    from raynas.run.trial import DataHandle, TrialSettings, run_trial
 
     started_ray = _start_ray(settings, source.runtime_env())
     storage = Path(tempfile.mkdtemp(prefix="raynas-tune-"))
@@ -343,7 +343,7 @@ def _run_tune(settings, source, space, strategy, bundle, input_shape, num_classe
 
 
 def summarize(out: Path, total: int) -> RunSummary:
-    from raynas.results import counts, ranked
+    from raynas.results.store import counts, ranked
 
     rows = read_trials(out)
     best = ranked(rows)

@@ -18,7 +18,7 @@ from typing import Any, Iterator, Mapping, Sequence, Union
 import torch
 import torch.nn as nn
 
-from raynas.space import INPUT, LAYER, Dimension, SearchSpace
+from raynas.core.space import INPUT, LAYER, Dimension, Genome, SearchSpace, register_model_reader
 
 REDUCTIONS = ("sum", "mean", "concat", "none")
 TensorOrList = Union[torch.Tensor, list, None]
@@ -342,3 +342,20 @@ def decision_indices(dimension: Dimension, decision: Any) -> list[int]:
     """Candidate indices of a canonical decision."""
     names = [decision] if dimension.kind == LAYER else list(decision)
     return [dimension.choices.index(name) for name in names]
+
+
+class _TorchModelReader:
+    """Reads the mutables of a torch model for :class:`SearchSpace` (see ``register_model_reader``)."""
+
+    def space_of(self, model: nn.Module) -> SearchSpace:
+        return bind_keys(model).space
+
+    def apply(self, model: nn.Module, space: SearchSpace, genome: Genome) -> None:
+        binding = bind_keys(model)
+        if binding.space != space:
+            raise ValueError("this model's space differs from the space the genome is applied with")
+        for mutable in binding.mutables:
+            mutable.set_choice(decision_indices(space[mutable.key], genome[mutable.key]))
+
+
+register_model_reader(_TorchModelReader())

@@ -1,4 +1,4 @@
-"""``raynas evolve``: the command-line face of :func:`raynas.driver.evolve`."""
+"""``raynas evolve``: the command-line face of :func:`raynas.run.driver.evolve`."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def settings_options(command: Any) -> Any:
     the command line and ``-c FILE.yaml`` take the same settings."""
     import typing
 
-    from raynas.settings import EvolveSettings
+    from raynas.run.settings import EvolveSettings
 
     for name, field in reversed(list(EvolveSettings.model_fields.items())):
         flag = "--" + name.replace("_", "-")
@@ -51,8 +51,8 @@ def evolve_command(config_file: str | None, resume_dir: str | None, quiet: bool,
     """
     from pydantic import ValidationError
 
-    from raynas.driver import evolve, resume_settings  # their errors are ValueErrors
-    from raynas.settings import explain, load_yaml, settings_from
+    from raynas.run.driver import evolve, resume_settings  # their errors are ValueErrors
+    from raynas.run.settings import explain, load_yaml, settings_from
 
     try:
         if config_file and not Path(config_file).is_file():

@@ -18,8 +18,8 @@ from typing import Any
 
 import click
 
-from raynas.architecture import export_architecture
-from raynas.results import ResultsError, pareto_front, ranked, read_trials
+from raynas.core.architecture import export_architecture
+from raynas.results.store import ResultsError, pareto_front, ranked, read_trials
 
 __all__ = ["export_command", "export_run"]
 

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from raynas.registry import Registry
+from raynas.core.registry import Registry
 
 __all__ = ["DatasetBundle", "DatasetNotFound", "check_fits", "default_data_dir", "load",
            "names", "register_dataset"]

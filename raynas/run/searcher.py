@@ -15,8 +15,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 from ray.tune.search import Searcher
 
-from raynas.settings import trial_seed
-from raynas.space import SearchSpace
+from raynas.run.settings import trial_seed
+from raynas.core.space import SearchSpace
 
 # screen(genome) -> None to train it, or (reason, params) to reject it.
 Screen = Callable[[dict[str, Any]], Optional[tuple[str, Optional[int]]]]

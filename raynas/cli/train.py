@@ -3,7 +3,7 @@
 The architecture is a genome file (``--arch``, e.g. from ``raynas export``) or a trial of a
 run (``--run DIR [--trial-id ID]``, the best trial by default; the run's space, dataset and
 training settings become the defaults). The model is ``fix(factory(), genome)`` built after
-``torch.manual_seed(seed)``, trained with :func:`raynas.training.train_model` (the loop the
+``torch.manual_seed(seed)``, trained with :func:`raynas.train.loop.train_model` (the loop the
 trials use), then evaluated on the validation and test splits.
 
 ``--save model.pt`` writes the trained ``state_dict`` (CPU tensors), which loads into
@@ -23,8 +23,8 @@ from typing import Any, Mapping
 
 import click
 
-from raynas.settings import trial_seed
-from raynas.training import DEFAULT_BATCH_SIZE
+from raynas.run.settings import trial_seed
+from raynas.train.loop import DEFAULT_BATCH_SIZE
 
 __all__ = ["TrainError", "meta_path", "train_command"]
 
@@ -40,7 +40,7 @@ def meta_path(save: Path) -> Path:
 
 def _run_settings(run_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
     """A run's settings, its space usable here (a moved space file: the run's own copy)."""
-    from raynas.space_source import run_space_spec
+    from raynas.run.space_source import run_space_spec
 
     settings = dict(info.get("settings") or {})
     if settings.get("space"):
@@ -50,7 +50,7 @@ def _run_settings(run_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
 
 def _run_trial(run_dir: Path, trial_id: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(settings of the run, the trial's row)``; the best completed trial when no id."""
-    from raynas.results import ResultsError, ranked, read_run_info, read_trials
+    from raynas.results.store import ResultsError, ranked, read_run_info, read_trials
 
     try:
         info = read_run_info(run_dir)
@@ -73,7 +73,7 @@ def _run_trial(run_dir: Path, trial_id: str | None) -> tuple[dict[str, Any], dic
 def _device(spec: str) -> Any:
     import torch
 
-    from raynas.training import select_device
+    from raynas.train.loop import select_device
 
     if spec == "auto":
         return select_device(prefer_gpu=True)
@@ -151,9 +151,9 @@ def train(*, space: str, genome: Mapping[str, Any], dataset: str, epochs: int, s
     """
     import torch
 
-    from raynas.fixing import count_parameters, fix
-    from raynas.space_source import load_dataset_for, parse_space
-    from raynas.training import DEFAULT_LR, TrainingDiverged, check_forward, evaluate, train_model
+    from raynas.core.fixing import count_parameters, fix
+    from raynas.run.space_source import load_dataset_for, parse_space
+    from raynas.train.loop import DEFAULT_LR, TrainingDiverged, check_forward, evaluate, train_model
 
     try:
         source = parse_space(space)
@@ -249,7 +249,7 @@ def train_command(arch_file: Path | None, run_dir: Path | None, trial_id: str | 
     The saved state_dict loads into raynas.fix(model, genome); model.meta.json beside it
     holds the genome, the dataset's normalization and the accuracies.
     """
-    from raynas.architecture import load_architecture
+    from raynas.core.architecture import load_architecture
 
     try:
         defaults: dict[str, Any] = {}

@@ -11,9 +11,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from raynas.results import ResultsWriter, make_row
-from raynas.settings import EvolveSettings
-from raynas.space import SearchSpace
+from raynas.results.store import ResultsWriter, make_row
+from raynas.run.settings import EvolveSettings
+from raynas.core.space import SearchSpace
 
 
 class RunRecorder:

@@ -10,10 +10,10 @@ Writes into ``DIR/report/`` (or ``--out``):
   completed trials against all trials;
 - ``index.html``: the three plots, the top 10 trials, the counts and the run's settings.
 
-It reads the rows with :func:`raynas.results.read_trials`, so a run still in progress (rows
+It reads the rows with :func:`raynas.results.store.read_trials`, so a run still in progress (rows
 only in the journal) and a run whose trials all failed are reported too. The table helpers
 (:func:`decision_frequencies`; ``ranked`` and ``pareto_front`` live in
-:mod:`raynas.results`) are plain pandas.
+:mod:`raynas.results.store`) are plain pandas.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 
 import click
 
-from raynas.results import (ARCH_PREFIX, ResultsError, completed, counts, journal_path,
+from raynas.results.store import (ARCH_PREFIX, ResultsError, completed, counts, journal_path,
                             pareto_front, ranked, read_run_info, read_trials)
 
 TOP_FRACTION = 0.1
@@ -49,8 +49,8 @@ def arch_keys(frame: Any, info: Mapping[str, Any] | None = None) -> list[str]:
 def _decision_order(key: str, info: Mapping[str, Any] | None, seen: Sequence[str],
                     max_listed: int = 16) -> list[str]:
     """Every valid decision of ``key`` in the space's order when few, else the ones seen."""
-    from raynas.results import arch_value
-    from raynas.space import Dimension
+    from raynas.results.store import arch_value
+    from raynas.core.space import Dimension
 
     for data in ((info or {}).get("space") or {}).get("dimensions", []):
         if data.get("key") == key:
@@ -66,7 +66,7 @@ def _decision_order(key: str, info: Mapping[str, Any] | None, seen: Sequence[str
 
 def _arch_column(frame: Any, key: str) -> Any:
     """The ``arch.<key>`` column, or the decision parsed from ``genome`` when absent."""
-    from raynas.results import arch_value
+    from raynas.results.store import arch_value
 
     column = ARCH_PREFIX + key
     if column in frame.columns:
@@ -389,7 +389,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Report:
 
 
 def _space_size(info: Mapping[str, Any]) -> int | None:
-    from raynas.space import SearchSpace
+    from raynas.core.space import SearchSpace
 
     try:
         return SearchSpace.from_dict(info["space"]).size

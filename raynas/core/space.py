@@ -7,7 +7,8 @@ A *genome* is a JSON-able ``dict`` ``{key: decision}``:
   candidate order (an empty list is the empty choice).
 
 This module imports neither torch nor ray: strategies depend on it alone.
-``SearchSpace.from_model`` imports the torch side lazily.
+``SearchSpace.from_model`` reads a model through the reader that
+:mod:`raynas.core.mutables` registers.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import json
 import math
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Protocol, Sequence, Union
 
 import numpy as np
 
@@ -48,6 +49,30 @@ def make_rng(seed: SeedLike) -> np.random.Generator:
     raise TypeError(
         f"seed must be an int, None, random.Random or numpy.random.Generator, "
         f"got {type(seed).__name__}")
+
+
+class ModelReader(Protocol):
+    """What reads a torch model's mutables: registered by :mod:`raynas.core.mutables`, so that
+    this module (which strategies import) stays free of torch."""
+
+    def space_of(self, model: Any) -> "SearchSpace": ...
+
+    def apply(self, model: Any, space: "SearchSpace", genome: Genome) -> None: ...
+
+
+_READER: list[ModelReader] = []
+
+
+def register_model_reader(reader: ModelReader) -> None:
+    """Install the reader that ``SearchSpace.from_model`` and ``.apply`` use."""
+    _READER[:] = [reader]
+
+
+def _model_reader() -> ModelReader:
+    if not _READER:
+        raise RuntimeError("no model reader is registered: import raynas.core.mutables "
+                           "(any model that holds a LayerChoice or InputChoice has)")
+    return _READER[0]
 
 
 @dataclass(frozen=True)
@@ -234,9 +259,11 @@ class SearchSpace:
     @classmethod
     def from_model(cls, model: "nn.Module") -> "SearchSpace":
         """The space of a model with mutables (keys bound from module paths)."""
-        from raynas.mutables import bind_keys
-
-        return bind_keys(model).space
+        if not _READER:  # raynas.core.mutables was never imported: the model holds no mutable
+            if not callable(getattr(model, "named_modules", None)):
+                raise TypeError(f"expected a torch.nn.Module, got {type(model).__name__}")
+            return cls([])
+        return _model_reader().space_of(model)
 
     @property
     def keys(self) -> list[str]:
@@ -326,13 +353,13 @@ class SearchSpace:
         return json.dumps(dict(genome), sort_keys=True, separators=(",", ":"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": "raynas.space/1", "dimensions": [d.to_dict() for d in self.dimensions]}
+        return {"format": "raynas.core.space/1", "dimensions": [d.to_dict() for d in self.dimensions]}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "SearchSpace":
-        if not isinstance(data, Mapping) or data.get("format") != "raynas.space/1":
+        if not isinstance(data, Mapping) or data.get("format") != "raynas.core.space/1":
             raise ValueError("not a raynas search space: expected a JSON object with "
-                             "\"format\": \"raynas.space/1\"")
+                             "\"format\": \"raynas.core.space/1\"")
         dims = data.get("dimensions")
         if not isinstance(dims, list):
             raise ValueError(f"\"dimensions\" must be a list, got {type(dims).__name__}")
@@ -347,11 +374,4 @@ class SearchSpace:
 
     def apply(self, model: "nn.Module", genome: Mapping[str, Any]) -> None:
         """Set the supernet's current choice to ``genome`` (validated), in place."""
-        from raynas.mutables import bind_keys, decision_indices
-
-        canonical = self.validate(genome)
-        binding = bind_keys(model)
-        if binding.space != self:
-            raise ValueError("this model's space differs from the space the genome is applied with")
-        for mutable in binding.mutables:
-            mutable.set_choice(decision_indices(self[mutable.key], canonical[mutable.key]))
+        _model_reader().apply(model, self, self.validate(genome))

@@ -1,0 +1,1 @@
+"""Analysis of a run folder: the report and the export of architectures."""

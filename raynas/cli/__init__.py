@@ -1,0 +1,1 @@
+"""The ``raynas`` command line (click wrappers)."""

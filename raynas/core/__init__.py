@@ -1,0 +1,1 @@
+"""The search-space core: mutables, the space as plain data, fixing, architecture files."""
