@@ -38,4 +38,4 @@ def names() -> list[str]:
     return _REGISTRY.names()
 
 
-from raynas.spaces import mnist, nasbench201  # noqa: E402,F401  (registers the spaces)
+from raynas.spaces import mnist, mobilenetv2, nasbench201  # noqa: E402,F401  (registers the spaces)

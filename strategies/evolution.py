@@ -32,7 +32,9 @@ class RegularizedEvolution(Strategy):
     runs a tournament: ``sample_size`` members drawn without replacement from the population,
     the fittest is the parent, and a mutation changes ``mutation`` of its decisions (a
     LayerChoice moves to another candidate; an InputChoice gains or loses an input, or swaps one
-    when ``n_chosen`` is fixed). Each result joins the population when it is told and the oldest
+    when ``n_chosen`` is fixed; a numeric value choice, a width or a depth, moves to a
+    neighbouring value with probability 3/4, else to any other; only decisions that shape the
+    parent's model change, see :meth:`~raynas.strategies.encoding.Encoding.mutate`). Each result joins the population when it is told and the oldest
     member dies, so any number of asks may be outstanding and results may arrive in any order:
     there is no generation barrier.
 

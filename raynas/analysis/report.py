@@ -59,7 +59,8 @@ def _decision_order(key: str, info: Mapping[str, Any] | None, seen: Sequence[str
             except (ValueError, KeyError, TypeError):
                 break
             if dim.size <= max_listed:
-                return [arch_value(d) for d in dim.decisions()]
+                decisions = list(dim.decisions())
+                return [arch_value(d) for d in (sorted(decisions) if dim.numeric else decisions)]
             break
     return sorted(set(seen))
 
@@ -80,17 +81,20 @@ def decision_frequencies(frame: Any, info: Mapping[str, Any] | None = None,
 
     ``top``: among the best ``ceil(top_fraction * completed)`` completed trials (at least
     one); ``all``: among every trial of the run, whatever its status. ``top`` is all zero
-    when no trial completed.
+    when no trial completed. A decision inside a ``Repeat`` block counts only in the trials
+    whose depth builds that block.
     """
     import pandas as pd
 
     best = ranked(frame)
     n_top = max(1, math.ceil(top_fraction * len(best))) if len(best) else 0
     top = best.head(n_top)
+    space = _recorded_space(info)
     out = {}
     for key in arch_keys(frame, info):
-        everywhere = _arch_column(frame, key)
-        among_top = _arch_column(top, key) if len(top) else pd.Series([], dtype=str)
+        rows, top_rows = _where_active(frame, space, key), _where_active(top, space, key)
+        everywhere = _arch_column(rows, key)
+        among_top = _arch_column(top_rows, key) if len(top_rows) else pd.Series([], dtype=str)
         order = _decision_order(key, info, list(everywhere.unique()))
         order += [d for d in sorted(set(everywhere)) if d not in order]
         table = pd.DataFrame({
@@ -100,6 +104,27 @@ def decision_frequencies(frame: Any, info: Mapping[str, Any] | None = None,
         table.index.name = key
         out[key] = table
     return out
+
+
+def _recorded_space(info: Mapping[str, Any] | None) -> Any:
+    """The run's recorded ``SearchSpace``, or ``None``."""
+    from raynas.core.space import SearchSpace
+
+    try:
+        return SearchSpace.from_dict((info or {}).get("space") or {})
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _where_active(frame: Any, space: Any, key: str) -> Any:
+    """The rows of ``frame`` whose model ``key``'s decision shapes (all rows when the key is
+    unconditional or the space unknown)."""
+    if space is None or key not in space or not space[key].when or not len(frame):
+        return frame
+    genomes = frame["genome"].map(json.loads)
+    mask = genomes.map(lambda g: all(gate in g for clause in space[key].when
+                                     for gate, _ in clause) and space.is_active(key, g))
+    return frame[mask.astype(bool)]
 
 
 def _finish_sequence(frame: Any) -> Any:

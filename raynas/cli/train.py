@@ -2,12 +2,12 @@
 
 The architecture is a genome file (``--arch``, e.g. from ``raynas export``) or a trial of a
 run (``--run DIR [--trial-id ID]``, the best trial by default; the run's space, dataset and
-training settings become the defaults). The model is ``fix(factory(), genome)`` built after
+training settings become the defaults). The model is ``fix(factory, genome)`` built after
 ``torch.manual_seed(seed)``, trained with :func:`raynas.train.loop.train_model` (the loop the
 trials use), then evaluated on the validation and test splits.
 
 ``--save model.pt`` writes the trained ``state_dict`` (CPU tensors), which loads into
-``fix(factory(), genome)``, and ``model.meta.json`` beside it: genome, space, dataset,
+``fix(factory, genome)``, and ``model.meta.json`` beside it: genome, space, dataset,
 normalization (mean/std: the model expects normalized inputs), settings and accuracies.
 """
 
@@ -162,7 +162,7 @@ def train(*, space: str, genome: Mapping[str, Any], dataset: str, epochs: int, s
     run_device = _device(device)
     torch.manual_seed(seed)
     try:
-        model = fix(source.factory()(), genome, inplace=True)
+        model = fix(source.factory(), genome)
     except ValueError as err:
         what = f"the architecture {source_note['arch']}" if source_note and "arch" in source_note \
             else "the architecture"

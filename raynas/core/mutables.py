@@ -18,7 +18,8 @@ from typing import Any, Iterator, Mapping, Sequence, Union
 import torch
 import torch.nn as nn
 
-from raynas.core.space import INPUT, LAYER, Dimension, Genome, SearchSpace, register_model_reader
+from raynas.core.space import (INPUT, LAYER, VALUE, Dimension, Genome, SearchSpace,
+                               register_model_reader)
 
 REDUCTIONS = ("sum", "mean", "concat", "none")
 TensorOrList = Union[torch.Tensor, list, None]
@@ -328,6 +329,11 @@ def _check_shared(key: str, first: Dimension, first_path: str, other: Dimension,
     def show(p: str) -> str:
         return repr(p) if p else "<model root>"
 
+    if first.kind == other.kind == VALUE and first.choices != other.choices:
+        raise ValueError(
+            f"value choices sharing key {key!r} must have the same candidates: {show(first_path)} "
+            f"has {list(first.choices)}, {show(path)} has {list(other.choices)}; give one of "
+            f"them another key")
     if first.kind != other.kind or len(first.choices) != len(other.choices) \
             or first.n_chosen != other.n_chosen:
         raise ValueError(
@@ -340,7 +346,7 @@ def _check_shared(key: str, first: Dimension, first_path: str, other: Dimension,
 
 def decision_indices(dimension: Dimension, decision: Any) -> list[int]:
     """Candidate indices of a canonical decision."""
-    names = [decision] if dimension.kind == LAYER else list(decision)
+    names = list(decision) if dimension.kind == INPUT else [decision]
     return [dimension.choices.index(name) for name in names]
 
 
@@ -359,3 +365,7 @@ class _TorchModelReader:
 
 
 register_model_reader(_TorchModelReader())
+
+# Value choices and Repeat build on the classes above; their reader also builds a model from
+# its class (``SearchSpace.from_model(Net)``) and replaces the one registered here.
+from raynas.core import values as _values  # noqa: E402,F401

@@ -71,7 +71,8 @@ def results_schema(keys: Sequence[str]) -> pa.Schema:
 
 
 def arch_value(decision: Any) -> str:
-    """A decision as an ``arch.<key>`` cell: the name, or JSON for an input list."""
+    """A decision as an ``arch.<key>`` cell: a candidate name or a value choice's string as
+    is, JSON for an input list or a value choice's number (``"32"``, ``"0.5"``)."""
     return decision if isinstance(decision, str) else json.dumps(decision)
 
 

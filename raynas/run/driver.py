@@ -61,7 +61,7 @@ def prepare(settings: EvolveSettings):
 
     try:
         source = parse_space(settings.space)
-        model = source.build()
+        model = source.build_for_search()
         space = SearchSpace.from_model(model)
     except ValueError as err:
         raise RunError(str(err)) from None
@@ -82,7 +82,8 @@ def prepare(settings: EvolveSettings):
 def check_some_genome_fits(model: Any, space: SearchSpace, input_shape: tuple[int, ...],
                            num_classes: int, dataset: str, tries: int = 8) -> None:
     """A forward pass of the dataset's input through a few genomes (the default first);
-    ``ValueError`` when none runs: the data does not fit the space, whatever the genome."""
+    ``ValueError`` when none runs: the data does not fit the space, whatever the genome.
+    ``model``: the supernet, or the factory of a space with value choices."""
     import numpy as np
 
     from raynas.core.fixing import fix
@@ -132,8 +133,9 @@ def make_screen(factory: Any, input_shape: tuple[int, ...], max_params: int | No
     if max_params is None and max_flops is None:
         return None
     from raynas.core.fixing import count_flops, count_parameters, fix
+    from raynas.core.values import supernet_or_factory
 
-    supernet = factory()
+    supernet = supernet_or_factory(factory)
 
     def screen(genome: dict[str, Any]):
         params = count_parameters(supernet, genome)

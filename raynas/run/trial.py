@@ -87,7 +87,7 @@ def run_trial(config: dict[str, Any], settings: TrialSettings, data: DataHandle)
     try:
         bundle = data.get()
         torch.manual_seed(int(config.get("trial_seed", 0)))
-        model = fix(settings.space.factory()(), config["genome"], inplace=True)
+        model = fix(settings.space.factory(), config["genome"])
         params = count_parameters(model)
         device = select_device(prefer_gpu=settings.gpus_per_trial > 0)
         if device.type == "cuda" and 0 < settings.gpus_per_trial < 1:
