@@ -272,8 +272,8 @@ def _run(factory: Factory, build: _Build) -> Built:
         try:
             model = factory()
         except Exception as err:  # noqa: BLE001 - user code may raise anything
-            raise ValueError(f"building the model with {_factory_name(factory)}() failed: "
-                             f"{type(err).__name__}: {err}") from err
+            raise ValueError(f"building the model failed: {type(err).__name__}: {err} "
+                             f"(in {_factory_name(factory)}())") from err
     if not isinstance(model, nn.Module):
         raise ValueError(f"{_factory_name(factory)}() returned a {type(model).__name__}, not an "
                          f"nn.Module")
