@@ -151,6 +151,8 @@ class Encoding:
             decision = genome[key]
             index = self._index[i]
             if self.is_layer[i]:
+                if decision is True or decision is False:  # True == 1: not a value choice's 1
+                    raise TypeError
                 code.append(index[decision])
                 continue
             if not isinstance(decision, (list, tuple)):
@@ -254,8 +256,8 @@ class Encoding:
                 r, d = rows[layer], dims[layer]
                 step = rng.integers(1, self.n_choices[d])
                 codes[r, d] = (codes[r, d] + step) % self.n_choices[d]
-                ordered = self.is_ordered[d]
-                if ordered.any():
+                ordered = self.is_ordered[d] if self._neighbours else None
+                if ordered is not None and ordered.any():
                     for row, dim in zip(r[ordered].tolist(), d[ordered].tolist()):
                         if rng.random() < NEIGHBOUR_PROBABILITY:
                             near = self._neighbours[dim][int(parent[dim])]

@@ -325,3 +325,12 @@ def test_nested_repeats_and_scopes():
         assert fixed(torch.ones(1, 2)).shape == (1, 2)
         assert sum(isinstance(m, nn.ReLU) for m in fixed.modules()) == sum(
             genome[k] == "1" for k in space.keys if "layers." in k and space.is_active(k, genome))
+
+
+def test_encoding_refuses_a_bool_for_a_number():
+    from raynas.strategies.encoding import Encoding
+
+    space = SearchSpace([Dimension("depth", "value", (1, 2, 3))])
+    with pytest.raises(ValueError, match=r"'depth'.*got True"):
+        Encoding(space).encode({"depth": True})
+    assert Encoding(space).encode({"depth": 2.0}) == (1,)
