@@ -29,10 +29,9 @@ import torch
 import torch.nn as nn
 
 from raynas.core.mutables import Binding, Mutable, _TorchModelReader, bind_keys
-from raynas.core.space import (VALUE, Dimension, Genome, SearchSpace, is_plain_value,
+from raynas.core.space import (VALUE, Dimension, Genome, SearchSpace, Value, is_plain_value,
                                register_model_reader)
 
-Value = Union[int, float, str]
 Factory = Callable[[], nn.Module]
 
 
