@@ -104,7 +104,7 @@ class NasBench201Net(nn.Module):
         return self.classifier(torch.flatten(self.pool(x), 1))
 
 
-@register_space("nasbench201", input_shape=(3, 32, 32), num_classes=10)
+@register_space("nasbench201")
 def nasbench201() -> nn.Module:
     """The NAS-Bench-201 network (C=16, N=5) for CIFAR-10."""
     return NasBench201Net()

@@ -7,6 +7,10 @@ number of asks outstanding and results told in any order. Contract shared by eve
   a genome is proposed at most once per run (proposed or told counts). When no unseen genome
   is left, ``ask()`` returns ``None`` while results are pending and raises
   :class:`SpaceExhausted` once none are: the search has covered the whole space.
+* Once exhausted: a driver that must still make trials (a run asked for more trials than the
+  space has genomes) calls ``reevaluate()``: a known genome to evaluate again (with a new
+  trial seed), drawn uniformly from the genomes proposed or told so far with the strategy's
+  own generator. It counts as an ask (pending until told); its ``last_parent`` is ``None``.
 * ``tell(genome, value)``: ``value`` is the trial's metric; ``None`` or a non-finite number
   (NaN, ±inf) marks a failed trial. A genome that was never asked may be told (it joins the
   history as an extra result).
@@ -120,6 +124,19 @@ class Strategy(ABC):
             self._parents[key] = parent_code
         self._last_parent = parent_code
         return self._enc.decode(code)
+
+    def reevaluate(self) -> Genome:
+        """A known genome to evaluate again once :meth:`ask` raised :class:`SpaceExhausted`
+        (see the module docstring); ``ValueError`` when no genome is known yet."""
+        if not self._seen:
+            raise ValueError("reevaluate() needs a genome proposed or told before; call ask() "
+                             "first")
+        known = list(self._seen)
+        key = known[int(self._rng.integers(len(known)))]
+        self._pending[key] = self._pending.get(key, 0) + 1
+        self.n_asked += 1
+        self._last_parent = None
+        return self._enc.decode(self._code_of_key(key))
 
     def tell(self, genome: Mapping[str, Any], value: float | None) -> None:
         """Report the result of ``genome``: its metric, or ``None``/NaN for a failed trial."""

@@ -21,12 +21,10 @@ from __future__ import annotations
 import html
 import json
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import click
 
 from raynas.results.store import (ARCH_PREFIX, ResultsError, completed, counts, journal_path,
                             pareto_front, ranked, read_run_info, read_trials)
@@ -415,21 +413,3 @@ def summary_lines(report: Report) -> list[str]:
         lines.append(f"  genome: {b['genome']}")
     lines.append(f"report: {report.files['html']}")
     return lines
-
-
-@click.command("report")
-@click.argument("run_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for the plots and index.html. [DIR/report]")
-def report_command(run_dir: Path, out: Path | None) -> None:
-    """Plots, an HTML page and a summary of the run in DIR (also while it runs).
-
-    Writes best.png, pareto.png, choices.png and index.html into DIR/report.
-    """
-    try:
-        report = build_report(run_dir, out)
-    except ResultsError as err:
-        click.echo(f"raynas report: error: {err}", err=True)
-        sys.exit(2)
-    for line in summary_lines(report):
-        click.echo(line)

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Union
 
+from raynas.core.files import atomic_write_text
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 
@@ -19,12 +21,7 @@ def export_architecture(genome: Mapping[str, Any], path: PathLike) -> Path:
     """Write ``genome`` as a JSON object to ``path`` (atomically) and return the path."""
     if not isinstance(genome, Mapping):
         raise ValueError(f"a genome must be a mapping {{key: decision}}, got {type(genome).__name__}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(dict(genome), indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, json.dumps(dict(genome), indent=2, sort_keys=False) + "\n")
 
 
 def load_architecture(path: PathLike) -> dict[str, Any]:

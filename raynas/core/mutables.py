@@ -76,10 +76,6 @@ class Mutable(nn.Module):
         self._explicit_key = _check_key(key)
         self.key: str | None = key
 
-    @property
-    def choice_names(self) -> list[str]:  # pragma: no cover - overridden
-        raise NotImplementedError
-
     def dimension(self, key: str) -> Dimension:  # pragma: no cover - overridden
         raise NotImplementedError
 
@@ -119,10 +115,6 @@ class LayerChoice(Mutable):
         self.reduction = _check_reduction(reduction)
         self.return_mask = bool(return_mask)
         self._chosen: list[int] = [0]
-
-    @property
-    def choice_names(self) -> list[str]:
-        return list(self.names)
 
     @property
     def choices(self) -> list[nn.Module]:
@@ -206,10 +198,6 @@ class InputChoice(Mutable):
         self.return_mask = bool(return_mask)
         default = self.n_candidates if n_chosen is None else n_chosen
         self._chosen: list[int] = list(range(default))
-
-    @property
-    def choice_names(self) -> list[str]:
-        return list(self.names)
 
     def dimension(self, key: str) -> Dimension:
         return Dimension(key=key, kind=INPUT, choices=tuple(self.names), n_chosen=self.n_chosen)

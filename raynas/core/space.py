@@ -349,8 +349,9 @@ class SearchSpace:
 
     @staticmethod
     def genome_id(genome: Mapping[str, Any]) -> str:
-        """A canonical text form of a (validated) genome: equal genomes, equal ids."""
-        return json.dumps(dict(genome), sort_keys=True, separators=(",", ":"))
+        """The canonical text of a (validated) genome: equal genomes, equal ids. It is also
+        the ``genome`` column of a run's rows (keys sorted, ``json.dumps``' default spacing)."""
+        return json.dumps(dict(genome), sort_keys=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": "raynas.core.space/1", "dimensions": [d.to_dict() for d in self.dimensions]}

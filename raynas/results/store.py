@@ -22,13 +22,30 @@ import math
 import os
 import time
 import uuid
+from enum import Enum
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-STATUSES = ("completed", "failed", "rejected")
+from raynas.core.files import atomic_write
+from raynas.core.space import SearchSpace
+
+
+
+class Status(str, Enum):
+    """A row's status: the one list of them (``Status.COMPLETED == "completed"``)."""
+
+    COMPLETED = "completed"  # trained; accuracy is its validation accuracy
+    FAILED = "failed"        # the candidate raised (shape error, NaN loss, OOM) or was lost
+    REJECTED = "rejected"    # screened out before training (--max-params, --max-flops)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+STATUSES = tuple(status.value for status in Status)
 ARCH_PREFIX = "arch."
 
 # Fixed columns, in order; one ``arch.<key>`` string column per mutable key follows ``genome``.
@@ -75,17 +92,24 @@ def arch_value(decision: Any) -> str:
     return decision if isinstance(decision, str) else json.dumps(decision)
 
 
+def genome_text(genome: Mapping[str, Any]) -> str:
+    """A genome as the ``genome`` column's text: the one canonical form (see
+    :meth:`SearchSpace.genome_id`), equal for equal genomes."""
+    return SearchSpace.genome_id(genome)
+
+
 def make_row(keys: Sequence[str], genome: Mapping[str, Any], **values: Any) -> dict[str, Any]:
     """A row with ``genome`` as JSON text plus one ``arch.<key>`` column per key."""
     status = values.get("status")
     if status not in STATUSES:
         raise ValueError(f"status must be one of {list(STATUSES)}, got {status!r}")
+    values["status"] = Status(status).value
     row: dict[str, Any] = {name: None for name, _ in BASE_COLUMNS}
     unknown = set(values) - set(row)
     if unknown:
         raise ValueError(f"unknown result columns {sorted(unknown)}; known: {list(row)}")
     row.update(values)
-    row["genome"] = json.dumps(dict(genome), sort_keys=True)
+    row["genome"] = genome_text(genome)
     for key in keys:
         row[ARCH_PREFIX + key] = arch_value(genome[key])
     return row
@@ -101,18 +125,12 @@ class ResultsWriter:
 
     def __init__(self, run_dir: str | os.PathLike[str], keys: Sequence[str],
                  flush_interval: float = 1.0, max_parts: int = 32):
-        from filelock import FileLock, Timeout
+        from raynas.results.run_dir import RunDir
 
         self.run_dir = Path(run_dir)
         self.trials_dir = self.run_dir / "trials"
         self.trials_dir.mkdir(parents=True, exist_ok=True)
-        # One writer per run: the OS drops the lock with its process, even on SIGKILL.
-        self._lock = FileLock(str(self.run_dir / ".writer.lock"))
-        try:
-            self._lock.acquire(timeout=0)
-        except Timeout:
-            raise ResultsError(f"{self.run_dir} is being written by another raynas process; "
-                               f"wait for it to end (or stop it) before resuming") from None
+        self._lock = RunDir(self.run_dir).acquire_writer_lock()
         self.journal_path = journal_path(self.run_dir)
         self.keys = list(keys)
         self.schema = results_schema(self.keys)
@@ -164,7 +182,7 @@ class ResultsWriter:
     def _write_part(self, rows: Sequence[Mapping[str, Any]]) -> Path:
         table = pa.Table.from_pylist([_coerce(row) for row in rows], schema=self.schema)
         name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
-        return _atomic_write(table, self.trials_dir / name)
+        return _write_parquet(table, self.trials_dir / name)
 
     def _recover_journal(self) -> None:
         """Move journaled rows that no part file holds yet into a new part."""
@@ -216,11 +234,8 @@ def _coerce(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _atomic_write(table: pa.Table, path: Path) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
-    return path
+def _write_parquet(table: pa.Table, path: Path) -> Path:
+    return atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
 
 def compact_parts(trials_dir: Path, schema: pa.Schema) -> None:
@@ -230,7 +245,7 @@ def compact_parts(trials_dir: Path, schema: pa.Schema) -> None:
         return
     table = pa.concat_tables([pq.read_table(p, schema=schema) for p in parts])
     table = table.sort_by([("order", "ascending")])
-    merged = _atomic_write(table, trials_dir / f"part-{time.time_ns():020d}-compact.parquet")
+    merged = _write_parquet(table, trials_dir / f"part-{time.time_ns():020d}-compact.parquet")
     for part in parts:
         if part != merged:
             part.unlink()
@@ -275,11 +290,17 @@ def counts(frame: Any) -> dict[str, int]:
     return {status: int((frame["status"] == status).sum()) for status in STATUSES}
 
 
+def best_accuracy(frame: Any) -> float | None:
+    """The highest accuracy of a completed row, or ``None``."""
+    done = completed(frame)
+    return float(done["accuracy"].max()) if len(done) else None
+
+
 def completed(frame: Any) -> Any:
     """The completed rows with a finite accuracy."""
     import pandas as pd
 
-    done = frame[frame["status"] == "completed"].copy()
+    done = frame[frame["status"] == Status.COMPLETED].copy()
     done["accuracy"] = pd.to_numeric(done["accuracy"], errors="coerce")
     return done[done["accuracy"].notna()]
 
@@ -338,27 +359,21 @@ def _read_parts(trials_dir: Path, on_corrupt: str, attempts: int = 5) -> list:
 
 
 def write_run_info(run_dir: str | os.PathLike[str], info: Mapping[str, Any]) -> Path:
-    """Write ``DIR/run.json`` (atomically)."""
-    path = Path(run_dir) / "run.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".run.json.tmp")
-    tmp.write_text(json.dumps(dict(info), indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-    return path
+    """Write ``DIR/run.json`` (atomically); see :class:`~raynas.results.run_dir.RunInfo`."""
+    from raynas.results.run_dir import RunDir, RunInfo
+
+    return RunDir(run_dir).write_info(RunInfo.model_validate(dict(info)))
 
 
 def read_run_info(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    path = Path(run_dir) / "run.json"
-    if not path.exists():
-        raise ResultsError(f"{run_dir} is not a raynas run folder: {path} is missing")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ResultsError(f"corrupt run settings {path}: {err}") from None
+    """``DIR/run.json`` as a dict (any format version); :class:`ResultsError` when absent."""
+    from raynas.results.run_dir import RunDir
+
+    return RunDir(run_dir).read_info().model_dump()
 
 
 def history(frame: Any) -> Iterable[tuple[dict[str, Any], float | None]]:
     """``(genome, accuracy or None)`` pairs in proposal order, for a strategy's replay."""
     for genome_text, status, accuracy in zip(frame["genome"], frame["status"], frame["accuracy"]):
-        value = float(accuracy) if status == "completed" and accuracy == accuracy else None
+        value = float(accuracy) if status == Status.COMPLETED and accuracy == accuracy else None
         yield json.loads(genome_text), value

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from raynas.results.store import ResultsWriter, make_row
+from raynas.results.store import ResultsWriter, Status, make_row
 from raynas.run.settings import EvolveSettings
 from raynas.core.space import SearchSpace
 
@@ -42,20 +42,20 @@ class RunRecorder:
                  params: int | None) -> None:
         now = datetime.now().astimezone()
         self.record(self.row(f"rejected_{order:05d}_{uuid.uuid4().hex[:6]}", genome, order=order,
-                             status="rejected", parent_trial_id=parent, params=params, error=reason,
+                             status=Status.REJECTED, parent_trial_id=parent, params=params, error=reason,
                              started_at=now, finished_at=now), was_running=False)
 
     def trial_finished(self, trial: Any, error_text: str | None = None) -> None:
         config, result = trial.config, dict(trial.last_result or {})
         if error_text is None and not result.get("final"):
             error_text = "the trial ended without a final report"
-        status = "failed" if error_text else result.get("status", "failed")
+        status = Status.FAILED if error_text else Status(result.get("status", Status.FAILED))
         finished = result.get("finished_at") or datetime.now().astimezone().isoformat()
         self.record(self.row(
             trial.trial_id, config["genome"], order=config["order"], status=status,
             parent_trial_id=config.get("parent_trial_id"),
-            accuracy=_number(result.get("accuracy")) if status == "completed" else None,
-            loss=_number(result.get("loss")) if status == "completed" else None,
+            accuracy=_number(result.get("accuracy")) if status == Status.COMPLETED else None,
+            loss=_number(result.get("loss")) if status == Status.COMPLETED else None,
             params=result.get("params"), flops=result.get("flops"), epochs=result.get("epochs"),
             train_seconds=result.get("train_seconds"),
             samples_per_second=result.get("samples_per_second"), node=result.get("node"),

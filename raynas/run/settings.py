@@ -11,30 +11,42 @@ from typing import Any, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
+# Marks a setting that shapes a run's results: ``--resume`` keeps it (see ``fixed_on_resume``).
+FIXED: dict[str, Any] = {"fixed_on_resume": True}
+# Marks an option passed to the strategy's constructor when given (``strategy_options``).
+STRATEGY_OPTION: dict[str, Any] = {"fixed_on_resume": True, "strategy_option": True}
+
+
 class EvolveSettings(BaseModel):
     """What ``raynas evolve`` runs. Defaults: the embedded offline job."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     space: str = Field("mnist", description="Registered space (raynas list), FILE.py:Class or "
-                       "module:Class.")
+                       "module:Class.", json_schema_extra=FIXED)
     dataset: str = Field("digits", description="Dataset: digits (embedded, offline), mnist, "
-                         "fashion_mnist, cifar10.")
+                         "fashion_mnist, cifar10.", json_schema_extra=FIXED)
     data_dir: Optional[str] = Field(None, description="Folder of the torchvision datasets.")
     download: bool = Field(False, description="Download a missing torchvision dataset.")
-    limit: Optional[int] = Field(None, ge=1, description="Use only this many training images.")
-    strategy: str = Field("evolution", description="Search strategy: evolution or random.")
+    limit: Optional[int] = Field(None, ge=1, description="Use only this many training images.",
+                                 json_schema_extra=FIXED)
+    strategy: str = Field("evolution", description="Search strategy: evolution or random.",
+                          json_schema_extra=FIXED)
     trials: int = Field(12, ge=1, description="Trials in total, rejected and failed ones included.")
     population_size: Optional[int] = Field(None, ge=1, description="Evolution: population size "
-                                           "(default scales with --trials).")
-    sample_size: Optional[int] = Field(None, ge=1, description="Evolution: tournament size.")
-    epochs: int = Field(3, ge=0, description="Training epochs per trial.")
+                                           "(default scales with --trials).",
+                                           json_schema_extra=STRATEGY_OPTION)
+    sample_size: Optional[int] = Field(None, ge=1, description="Evolution: tournament size.",
+                                       json_schema_extra=STRATEGY_OPTION)
+    epochs: int = Field(3, ge=0, description="Training epochs per trial.", json_schema_extra=FIXED)
     batch_size: Optional[int] = Field(None, ge=1, description="Training batch size (default: "
-                                      "the trainer's, 32).")
-    lr: Optional[float] = Field(None, gt=0, description="Learning rate (default: the trainer's).")
+                                      "the trainer's, 32).", json_schema_extra=FIXED)
+    lr: Optional[float] = Field(None, gt=0, description="Learning rate (default: the trainer's).",
+                                json_schema_extra=FIXED)
     max_batches_per_epoch: Optional[int] = Field(None, ge=1, description="Cap on training steps "
-                                                 "per epoch.")
-    seed: int = Field(0, ge=0, description="Seed of the strategy and of every trial.")
+                                                 "per epoch.", json_schema_extra=FIXED)
+    seed: int = Field(0, ge=0, description="Seed of the strategy and of every trial.",
+                      json_schema_extra=FIXED)
     out: Optional[str] = Field(None, description="Results folder (default: "
                                "./raynas-runs/<name>).")
     name: Optional[str] = Field(None, description="Run name for the default results folder.")
@@ -44,9 +56,9 @@ class EvolveSettings(BaseModel):
     max_concurrent: Optional[int] = Field(None, ge=1, description="Trials running at once "
                                           "(default: as resources allow).")
     max_params: Optional[int] = Field(None, ge=1, description="Reject genomes with more "
-                                      "parameters, before training.")
+                                      "parameters, before training.", json_schema_extra=FIXED)
     max_flops: Optional[int] = Field(None, ge=1, description="Reject genomes with more FLOPs "
-                                     "per sample, before training.")
+                                     "per sample, before training.", json_schema_extra=FIXED)
     max_failures: int = Field(2, ge=0, description="Retries of a trial lost with its node.")
     address: Optional[str] = Field(None, description="Ray address; 'auto' joins a running "
                                    "cluster (or set RAY_ADDRESS). Default: Ray on this machine.")
@@ -62,6 +74,20 @@ class EvolveSettings(BaseModel):
             raise ValueError(f"a GPU fraction below 1 must divide one GPU evenly (0.5, 0.25, ...), "
                              f"got {value}")
         return value
+
+
+def fixed_on_resume() -> tuple[str, ...]:
+    """The settings a resumed run keeps, so that its rows stay comparable: the fields marked
+    ``fixed_on_resume`` (``--trials`` and the resource options may change)."""
+    return tuple(name for name, field in EvolveSettings.model_fields.items()
+                 if (field.json_schema_extra or {}).get("fixed_on_resume"))
+
+
+def strategy_options(settings: EvolveSettings) -> dict[str, Any]:
+    """The strategy options given (fields marked ``strategy_option`` that are not None)."""
+    return {name: getattr(settings, name) for name, field in EvolveSettings.model_fields.items()
+            if (field.json_schema_extra or {}).get("strategy_option")
+            and getattr(settings, name) is not None}
 
 
 def trial_seed(run_seed: int, order: int) -> int:

@@ -21,7 +21,9 @@ from ray import tune
 from raynas.datasets.sources import DatasetBundle
 from raynas.core.fixing import count_flops, count_parameters, fix
 from raynas.run.space_source import SpaceSource
-from raynas.train.loop import check_forward, limit_gpu_memory, select_device, train_model
+from raynas.core.measure import check_forward
+from raynas.results.store import Status
+from raynas.train.loop import limit_gpu_memory, select_device, train_model
 
 
 @dataclass(frozen=True)
@@ -104,11 +106,11 @@ def run_trial(config: dict[str, Any], settings: TrialSettings, data: DataHandle)
         result = train_model(model, bundle, settings.epochs, batch_size=settings.batch_size,
                              lr=settings.lr, device=device, seed=int(config.get("trial_seed", 0)),
                              on_epoch=on_epoch, max_batches_per_epoch=settings.max_batches_per_epoch)
-        final = {"status": "completed", "accuracy": result.accuracy, "loss": result.loss,
+        final = {"status": Status.COMPLETED.value, "accuracy": result.accuracy, "loss": result.loss,
                  "epochs": result.epochs, "train_seconds": result.train_seconds,
                  "samples_per_second": result.samples_per_second, "error": None}
     except Exception as err:  # noqa: BLE001 - a failing candidate is a recorded result
-        final = {"status": "failed", "accuracy": None, "loss": None, "epochs": None,
+        final = {"status": Status.FAILED.value, "accuracy": None, "loss": None, "epochs": None,
                  "train_seconds": (now_utc() - started).total_seconds(), "error": error_text(err)}
     tune.report({**base, **final, "final": True, "params": params, "flops": flops,
                  "finished_at": now_utc().isoformat()})

@@ -13,6 +13,7 @@ from raynas.results.store import pareto_front, ranked, read_trials
 PLOTS = ("best.png", "pareto.png", "choices.png")
 
 
+@pytest.mark.slow  # uses the real `raynas evolve` run
 def test_report_of_a_real_run(cli, real_run, check_png):
     result = cli("report", real_run)
     assert result.returncode == 0, result.stderr

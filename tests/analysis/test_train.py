@@ -18,6 +18,7 @@ def _reload(save, genome):
     return model
 
 
+@pytest.mark.slow  # uses the real `raynas evolve` run
 def test_train_saves_weights_that_reproduce_the_reported_accuracy(cli, real_run, tmp_path):
     exported = tmp_path / "arch"
     assert cli("export", real_run, "--top-k", "1", "--out", exported).returncode == 0
@@ -44,6 +45,7 @@ def test_train_saves_weights_that_reproduce_the_reported_accuracy(cli, real_run,
     assert meta["valid_accuracy"] > 0.3  # it learned something (10 classes: chance is 0.1)
 
 
+@pytest.mark.slow  # uses the real `raynas evolve` run
 def test_train_from_a_run_takes_its_best_trial_and_settings(cli, real_run, tmp_path):
     from raynas.results.store import ranked, read_trials
 
@@ -58,6 +60,7 @@ def test_train_from_a_run_takes_its_best_trial_and_settings(cli, real_run, tmp_p
     _reload(save, meta["genome"])
 
 
+@pytest.mark.slow  # uses the real `raynas evolve` run
 def test_retraining_a_trial_with_its_settings_reproduces_its_search_result(cli, real_run,
                                                                          tmp_path):
     from raynas.results.store import read_trials

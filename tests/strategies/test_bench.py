@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from raynas.bench.nb201 import bench_command, run_bench
+from raynas.bench.nb201 import run_bench
+from raynas.cli.bench import bench_command
 from raynas.bench.table import (FITNESS, NB201_KEYS, NB201_OPS, REPORTED, load_table,
                                     nasbench201_space)
 

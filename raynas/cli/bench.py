@@ -1,0 +1,89 @@
+"""``raynas bench`` and ``raynas bench-overhead``: the command-line faces of
+:mod:`raynas.bench.nb201` and :mod:`raynas.bench.overhead`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from raynas.bench.nb201 import DEFAULT_BUDGETS, DEFAULT_REPEATS
+from raynas.cli.errors import user_errors
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated ints such as 25,50,100,200, "
+                                 f"got {text!r}") from None
+    if not values or min(values) < 1:
+        raise click.BadParameter(f"expected ints >= 1 such as 25,50,100,200, got {text!r}")
+    return values
+
+
+@click.command("bench")
+@click.option("--strategies", default=None, metavar="NAMES",
+              help="Comma-separated registered strategies. [all]")
+@click.option("--budgets", default=",".join(map(str, DEFAULT_BUDGETS)), show_default=True,
+              help="Comma-separated numbers of queries per run.")
+@click.option("--repeats", default=DEFAULT_REPEATS, show_default=True, type=click.IntRange(min=1),
+              help="Runs (seeds) per strategy and budget.")
+@click.option("--seed", default=0, show_default=True, type=int, help="First seed.")
+@click.option("--table", "table_path", default=None, type=click.Path(dir_okay=False),
+              help="A CSV or Parquet NAS-Bench-201 table of the same shape. [the shipped one]")
+@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False),
+              help="Also write the results to this JSON file.")
+@user_errors
+def bench_command(strategies: str | None, budgets: str, repeats: int, seed: int,
+                  table_path: str | None, json_path: str | None) -> None:
+    """Benchmark search strategies on the tabular NAS-Bench-201 (CIFAR-10), no Ray.
+
+    Fitness is the 12-epoch validation accuracy; each run reports the 200-epoch test accuracy
+    of its best-fitness architecture; mean ± std over the seeds, regret to the table's best.
+    """
+    from rich.console import Console
+
+    import raynas.strategies
+    from raynas.bench.nb201 import format_table, load_table, run_bench
+    from raynas.run.progress import progress_bar
+
+    budget_list = _int_list(budgets)
+    names = None
+    if strategies:
+        names = [n.strip() for n in strategies.split(",") if n.strip()]
+        for name in names:
+            try:
+                raynas.strategies.get(name)
+            except KeyError as err:
+                raise click.BadParameter(err.args[0], param_hint="--strategies") from None
+    table = load_table(table_path)
+    n_strategies = len(names) if names else len(raynas.strategies.names())
+    console = Console()
+    with progress_bar("bench", console=console, transient=True) as bar:
+        task = bar.add_task("runs", total=n_strategies * len(budget_list) * repeats)
+        result = run_bench(names, budget_list, repeats, table, seed,
+                           progress=lambda n: bar.advance(task, n))
+    console.print(format_table(result))
+    console.print("µs / ask+tell over all budgets: " + ", ".join(
+        f"{name} {us:.0f}" for name, us in result.us_per_call.items())
+        + f"; {repeats} seeds from {seed}; total {result.seconds:.1f} s")
+    if json_path:
+        Path(json_path).write_text(json.dumps(result.to_dict(), indent=2))
+
+
+@click.command("bench-overhead")
+@click.option("--trials", default=200, show_default=True, help="Trials per tuned / raynas run.")
+@click.option("--default-trials", default=16, show_default=True,
+              help="Trials for plain Tune defaults (slow: a new process per trial).")
+@click.option("--repeats", default=3, show_default=True,
+              help="Alternating tuned-Tune / raynas runs; medians are reported.")
+@click.option("--num-cpus", type=int, default=None, help="CPUs for the local Ray.")
+def bench_overhead_command(trials: int, default_trials: int, repeats: int,
+                           num_cpus: int | None) -> None:
+    """Trials/s of plain Tune, tuned Tune and raynas on trivial trials, and training throughput."""
+    from raynas.bench.overhead import measure_overhead, overhead_lines
+
+    for line in overhead_lines(measure_overhead(trials, default_trials, repeats, num_cpus)):
+        click.echo(line)
