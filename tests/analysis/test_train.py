@@ -125,8 +125,9 @@ def test_bad_inputs_fail_with_a_clear_message(arch_files, args, message):
     assert not (arch_files / "m.pt").exists()
 
 
-def test_a_bad_arch_fails_through_the_real_cli(cli, arch_files):
-    result = cli("train", "--arch", arch_files / "bad_choice.json", "--save",
+@pytest.mark.slow  # starts the installed script
+def test_a_bad_arch_fails_through_the_real_cli(real_cli, arch_files):
+    result = real_cli("train", "--arch", arch_files / "bad_choice.json", "--save",
                  arch_files / "m.pt")
     assert result.returncode == 2
     assert "raynas train: error:" in result.stderr and "conv1" in result.stderr

@@ -58,6 +58,7 @@ class NaNAfter(nn.Module):
 # ------------------------------------------------------------------ the real mnist space
 
 
+@pytest.mark.slow  # real training to 90% accuracy (tens of seconds)
 def test_mnist_space_on_digits_reaches_090_validation_accuracy(digits28, one_thread):
     import raynas.spaces
     from raynas import SearchSpace, fix
