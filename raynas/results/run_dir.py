@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from raynas.core.files import atomic_write_text
 from raynas.core.space_spec import SpaceSpec
+from raynas.results.errors import ResultsError
 
 RUN_FORMAT_VERSION = 1
 
@@ -74,7 +75,6 @@ class RunDir:
         a :class:`~raynas.results.store.ResultsError` when another process holds it."""
         from filelock import FileLock, Timeout
 
-        from raynas.results.store import ResultsError
 
         self.path.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.lock_path))
@@ -87,7 +87,6 @@ class RunDir:
 
     def read_info(self) -> RunInfo:
         """``run.json`` of any format version; ``ResultsError`` when missing or corrupt."""
-        from raynas.results.store import ResultsError
 
         if not self.info_path.exists():
             raise ResultsError(f"{self.path} is not a raynas run folder: {self.info_path} "
@@ -102,7 +101,6 @@ class RunDir:
 
     def read_resumable_info(self) -> RunInfo:
         """``run.json`` for ``--resume``: a format newer than this raynas is an error."""
-        from raynas.results.store import ResultsError
 
         info = self.read_info()
         if info.format_version > RUN_FORMAT_VERSION:

@@ -31,6 +31,8 @@ import pyarrow.parquet as pq
 
 from raynas.core.files import atomic_write
 from raynas.core.space import SearchSpace
+from raynas.results.errors import ResultsError
+from raynas.results.run_dir import RunDir, RunInfo
 
 
 
@@ -71,10 +73,6 @@ BASE_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("strategy", pa.string()),
     ("seed", pa.int64()),
 ]
-
-
-class ResultsError(ValueError):
-    """A results folder or file that cannot be read, with the file and the way out."""
 
 
 def results_schema(keys: Sequence[str]) -> pa.Schema:
@@ -125,8 +123,6 @@ class ResultsWriter:
 
     def __init__(self, run_dir: str | os.PathLike[str], keys: Sequence[str],
                  flush_interval: float = 1.0, max_parts: int = 32):
-        from raynas.results.run_dir import RunDir
-
         self.run_dir = Path(run_dir)
         self.trials_dir = self.run_dir / "trials"
         self.trials_dir.mkdir(parents=True, exist_ok=True)
@@ -360,15 +356,11 @@ def _read_parts(trials_dir: Path, on_corrupt: str, attempts: int = 5) -> list:
 
 def write_run_info(run_dir: str | os.PathLike[str], info: Mapping[str, Any]) -> Path:
     """Write ``DIR/run.json`` (atomically); see :class:`~raynas.results.run_dir.RunInfo`."""
-    from raynas.results.run_dir import RunDir, RunInfo
-
     return RunDir(run_dir).write_info(RunInfo.model_validate(dict(info)))
 
 
 def read_run_info(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """``DIR/run.json`` as a dict (any format version); :class:`ResultsError` when absent."""
-    from raynas.results.run_dir import RunDir
-
     return RunDir(run_dir).read_info().model_dump()
 
 
