@@ -105,29 +105,34 @@ class RunPlan:
                              max_batches_per_epoch=s.max_batches_per_epoch)
 
     def screen(self) -> Screen | None:
-        """``screen(genome) -> None | (reason, params)``: the constraints checked before
-        training (a fixed model's size is known without training), or ``None`` when none."""
-        max_params, max_flops = self.settings.max_params, self.settings.max_flops
-        if max_params is None and max_flops is None:
-            return None
-        from raynas.core.fixing import count_flops, count_parameters, fix
+        """The constraints checked before training (see :func:`make_screen`)."""
+        return make_screen(self.source.factory(), self.input_shape, self.settings.max_params,
+                           self.settings.max_flops)
 
-        supernet = self.source.factory()()
-        input_shape = self.input_shape
 
-        def screen(genome: dict[str, Any]) -> tuple[str, int] | None:
-            params = count_parameters(supernet, genome)
-            if max_params is not None and params > max_params:
-                return (f"rejected before training: {params} parameters > --max-params "
-                        f"{max_params}", params)
-            if max_flops is not None:
-                flops = count_flops(fix(supernet, genome), input_shape)
-                if flops > max_flops:
-                    return (f"rejected before training: {flops} FLOPs per sample > --max-flops "
-                            f"{max_flops}", params)
-            return None
+def make_screen(factory: Callable[[], Any], input_shape: tuple[int, ...],
+                max_params: int | None, max_flops: int | None) -> Screen | None:
+    """``screen(genome) -> None | (reason, params)``: the constraints checked before training
+    (a fixed model's size is known without training), or ``None`` when there are none."""
+    if max_params is None and max_flops is None:
+        return None
+    from raynas.core.fixing import count_flops, count_parameters, fix
 
-        return screen
+    supernet = factory()
+
+    def screen(genome: dict[str, Any]) -> tuple[str, int] | None:
+        params = count_parameters(supernet, genome)
+        if max_params is not None and params > max_params:
+            return (f"rejected before training: {params} parameters > --max-params "
+                    f"{max_params}", params)
+        if max_flops is not None:
+            flops = count_flops(fix(supernet, genome), input_shape)
+            if flops > max_flops:
+                return (f"rejected before training: {flops} FLOPs per sample > --max-flops "
+                        f"{max_flops}", params)
+        return None
+
+    return screen
 
 
 def _check_out(settings: EvolveSettings, resume: bool) -> RunDir:
