@@ -27,7 +27,8 @@ from typing import Any, Mapping, Sequence
 
 
 from raynas.results.store import (ARCH_PREFIX, ResultsError, completed, counts, journal_path,
-                            pareto_front, ranked, read_run_info, read_trials)
+                            pareto_front, ranked, read_trials)
+from raynas.results.run_dir import RunDir, RunInfo
 
 TOP_FRACTION = 0.1
 TOP_TABLE = 10
@@ -347,14 +348,15 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Report:
     frame = read_trials(run_dir)
     notes: list[str] = []
     try:
-        info = read_run_info(run_dir)
+        run_info = RunDir(run_dir).read_info()
     except ResultsError as err:
-        info = {}
+        run_info = RunInfo(format_version=0)
         notes.append(f"no run settings: {err}")
+    info = run_info.model_dump(exclude_none=True)
     out = Path(out) if out is not None else run_dir / "report"
     journal = journal_path(run_dir)
     in_progress = journal.exists() and journal.stat().st_size > 0
-    planned = (info.get("settings") or {}).get("trials")
+    planned = run_info.settings.get("trials")
     if in_progress:
         notes.append(f"run in progress (or interrupted): {len(frame)}"
                      + (f" of {planned}" if planned else "")
@@ -382,7 +384,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Report:
     best = ranked(frame)
     return Report(run_dir=run_dir, out=out, files=files, counts=n, total=len(frame),
                   planned=planned, best=best.iloc[0].to_dict() if len(best) else None,
-                  in_progress=in_progress, settings=dict(info.get("settings") or {}),
+                  in_progress=in_progress, settings=dict(run_info.settings),
                   notes=notes)
 
 
