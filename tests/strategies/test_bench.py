@@ -85,6 +85,7 @@ def test_table_validation_errors(tmp_path, table) -> None:
     assert np.array_equal(load_table(tmp_path / "t.parquet").fitness, table.fitness)
 
 
+@pytest.mark.slow  # a benchmark run over many seeds
 def test_run_bench_structure_and_evolution_beats_random(table) -> None:
     result = run_bench(["evolution", "random"], budgets=[10, 100], repeats=100, table=table,
                        seed=1000)
