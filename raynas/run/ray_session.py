@@ -46,7 +46,8 @@ def ray_session(settings: EvolveSettings, runtime_env: dict[str, Any]) -> Iterat
     address = _address(settings)
     if address:
         options["address"] = address
-    else:
+    else:  # a new Ray on this machine, never a cluster some other process started here
+        options["address"] = "local"
         if settings.num_cpus is not None:
             options["num_cpus"] = settings.num_cpus
         if settings.num_gpus is not None:
