@@ -84,12 +84,17 @@ class FixedLayerChoice(nn.Module):
 MaskedLayer = FixedLayerChoice  # the former name of the return_mask case
 
 
-def _replacement(mutable: Mutable, indices: list[int]) -> nn.Module:
+def _replacement(mutable: Mutable, indices: list[int],
+                 ops: Sequence[nn.Module] | None = None) -> nn.Module:
+    """What replaces ``mutable`` fixed to ``indices``; ``ops``: the chosen candidates to
+    use (default: the mutable's own)."""
     if isinstance(mutable, LayerChoice):
+        if ops is None:
+            ops = [mutable.choices[i] for i in indices]
         if len(indices) == 1 and not mutable.return_mask:
-            return mutable.choices[indices[0]]  # NNI v1: the candidate replaces the choice
-        return FixedLayerChoice(mutable.names, indices, [mutable.choices[i] for i in indices],
-                                mutable.reduction, mutable.return_mask, mutable.key)
+            return ops[0]  # NNI v1: the candidate replaces the choice
+        return FixedLayerChoice(mutable.names, indices, ops, mutable.reduction,
+                                mutable.return_mask, mutable.key)
     if not isinstance(mutable, InputChoice):
         raise TypeError(f"cannot fix a {type(mutable).__name__}: expected a LayerChoice or "
                         f"InputChoice")
@@ -113,15 +118,21 @@ def _kept_modules(model: nn.Module, chosen: Mapping[int, list[int]]) -> set[int]
     return kept
 
 
-def _copy_kept(model: nn.Module, chosen: Mapping[int, list[int]]) -> nn.Module:
-    """A deep copy of ``model`` without the unchosen candidates (they become ``None``)."""
+def _fixed_copy(model: nn.Module, mutables: Sequence[Mutable],
+                chosen: Mapping[int, list[int]]) -> nn.Module:
+    """The fixed model as a deep copy that substitutes each kept mutable by its
+    replacement, so that neither the unchosen candidates nor the mutables are copied."""
     kept = _kept_modules(model, chosen)
     memo: dict[int, Any] = {}
-    for module in model.modules():
-        if isinstance(module, LayerChoice) and id(module) in kept:
-            for i, op in enumerate(module.choices):
-                if i not in chosen[id(module)] and id(op) not in kept:
-                    memo[id(op)] = None
+    # Deepest first: a chosen candidate's copy already holds its inner replacements.
+    for mutable in reversed(mutables):
+        if id(mutable) in memo or id(mutable) not in kept:
+            continue
+        indices = chosen[id(mutable)]
+        ops = None
+        if isinstance(mutable, LayerChoice):
+            ops = [copy.deepcopy(mutable.choices[i], memo) for i in indices]
+        memo[id(mutable)] = _replacement(mutable, indices, ops)
     return copy.deepcopy(model, memo)
 
 
@@ -142,22 +153,20 @@ def fix(model: nn.Module, genome: Mapping[str, Any], inplace: bool = False) -> n
     canonical = binding.space.validate(genome)
     chosen = {id(m): decision_indices(binding.space[m.key], canonical[m.key])
               for m in binding.mutables}
-    target = model if inplace else _copy_kept(model, chosen)
-    located = [(path, module) for path, module in target.named_modules(remove_duplicate=False)
-               if isinstance(module, Mutable)]
+    if not inplace:
+        return _fixed_copy(model, binding.mutables, chosen)
     replacements: dict[int, nn.Module] = {}
     # Deepest first: replacing an outer LayerChoice moves the paths of the mutables inside it.
-    for path, mutable in reversed(located):
+    for path, mutable in reversed(list(zip(binding.paths, binding.mutables))):
         if id(mutable) not in replacements:
-            dim = binding.space[mutable.key]
-            replacements[id(mutable)] = _replacement(mutable, decision_indices(dim, canonical[mutable.key]))
+            replacements[id(mutable)] = _replacement(mutable, chosen[id(mutable)])
         new = replacements[id(mutable)]
         if not path:
             return new
         parent_path, _, name = path.rpartition(".")
-        parent = target.get_submodule(parent_path) if parent_path else target
+        parent = model.get_submodule(parent_path) if parent_path else model
         setattr(parent, name, new)
-    return target
+    return model
 
 
 def count_parameters(model: nn.Module, genome: Mapping[str, Any] | None = None) -> int:
