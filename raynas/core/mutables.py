@@ -147,6 +147,11 @@ class LayerChoice(Mutable):
         return list(self.names)
 
     @property
+    def length(self) -> int:
+        """The number of candidates (NNI v1's ``LayerChoice.length``)."""
+        return len(self.names)
+
+    @property
     def choices(self) -> list[nn.Module]:
         """The candidate modules, in order."""
         return [self._modules[name] for name in self.names]
@@ -286,6 +291,11 @@ def select_inputs(optional_inputs: Sequence[Any] | Mapping[str, Any], names: Seq
         got = len(optional_inputs) if isinstance(optional_inputs, (list, tuple)) else type(optional_inputs).__name__
         raise ValueError(f"InputChoice {key!r} takes a list of {len(names)} inputs, got {got}")
     picked = [optional_inputs[i] for i in chosen]
+    if reduction != "none" and any(value is None for value in picked):
+        empty = [names[i] or str(i) for i in chosen if optional_inputs[i] is None]
+        raise ValueError(f"InputChoice {key!r} chose input(s) {empty}, which are None (the "
+                         f"output of a LayerChoice fixed to no operation, []); a genome may "
+                         f"leave a LayerChoice empty only where no InputChoice chooses it")
     out = reduce_tensors(picked, reduction)
     if return_mask:
         return out, _mask(len(names), chosen, _first_device(optional_inputs))

@@ -328,8 +328,8 @@ def test_an_empty_layer_decision_for_a_used_edge_fails_in_forward_not_silently()
     model = DartsCell()
     genome = {**SearchSpace.from_model(model).validate(DARTS_EXPORT), "normal_n3_p1": []}
     fixed = fix(model, genome)
-    with pytest.raises(TypeError):   # the switch picks an edge that gives None
-        fixed(torch.randn(1, 4, 5, 5))
+    with pytest.raises(ValueError, match=r"'normal_n3_switch' chose.*'normal_n3_p1'.*None"):
+        fixed(torch.randn(1, 4, 5, 5))   # the switch picks an edge that holds no operation
 
 
 # --------------------------------------------------------------------------- ProxylessNAS
