@@ -239,6 +239,15 @@ def parse_spec_path(spec: Any) -> Any:
     return spec
 
 
+def _same_space(space: SearchSpace, recorded: Any) -> bool:
+    """Whether a run's recorded space (its JSON form) has ``space``'s dimensions; lookup
+    aids (NNI names and labels, which older runs did not record) do not count."""
+    try:
+        return recorded is not None and SearchSpace.from_dict(recorded) == space
+    except (ValueError, TypeError):
+        return False
+
+
 def evolve(settings: EvolveSettings, resume: bool = False, quiet: bool = False) -> RunSummary:
     """Run (or with ``resume``, continue) a search; returns counts and the best row."""
     for name, value in TUNE_ENV.items():
@@ -252,8 +261,7 @@ def evolve(settings: EvolveSettings, resume: bool = False, quiet: bool = False) 
     source, space, strategy_class, bundle, input_shape, num_classes = prepare(settings)
     settings = settings.model_copy(update={"space": source.spec})  # a file space: its full path
     if resume:
-        recorded = space.to_dict() == read_run_info(out).get("space")
-        if not recorded:
+        if not _same_space(space, read_run_info(out).get("space")):
             raise RunError(f"{out}: the run's recorded search space differs from {settings.space!r}'s "
                            f"current one; resume with the same space")
     strategy = make_strategy(strategy_class, space, settings)

@@ -460,3 +460,15 @@ def test_fix_copies_only_what_the_fixed_model_keeps():
     assert CountingCopy.copies == 1
     assert fixed[0] is not model[0][0] and torch.equal(fixed[0].weight, model[0][0].weight)
     assert isinstance(model[0], LayerChoice) and len(model[0]) == 2   # the supernet is intact
+
+
+def test_a_run_recorded_before_nni_names_still_resumes():
+    from raynas.run.driver import _same_space
+
+    space = SearchSpace.from_model(TextNet())
+    recorded = space.to_dict()
+    assert "aliases" in recorded
+    del recorded["aliases"]
+    assert _same_space(space, recorded)
+    assert not _same_space(space, SearchSpace.from_model(ShuffleLike()).to_dict())
+    assert not _same_space(space, None)
