@@ -182,6 +182,15 @@ def _check_same_space(run_dir: RunDir, space: SearchSpace, spec: str) -> None:
         recorded = run_dir.read_resumable_info().space
     except ResultsError as err:
         raise RunError(str(err)) from None
-    if space.to_dict() != recorded:
+    if not _same_space(space, recorded):
         raise RunError(f"{run_dir.path}: the run's recorded search space differs from {spec!r}'s "
                        f"current one; resume with the same space")
+
+
+def _same_space(space: SearchSpace, recorded: Any) -> bool:
+    """Whether a run's recorded space (its JSON form) has ``space``'s dimensions; lookup
+    aids (NNI names and labels, which older runs did not record) do not count."""
+    try:
+        return recorded is not None and SearchSpace.from_dict(recorded) == space
+    except (ValueError, TypeError):
+        return False
