@@ -463,7 +463,7 @@ def test_fix_copies_only_what_the_fixed_model_keeps():
 
 
 def test_a_run_recorded_before_nni_names_still_resumes():
-    from raynas.run.driver import _same_space
+    from raynas.run.plan import _same_space
 
     space = SearchSpace.from_model(TextNet())
     recorded = space.to_dict()
