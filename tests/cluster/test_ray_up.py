@@ -293,8 +293,10 @@ def test_ray_up_exec_rsync_down(ssh_host, tmp_path):
 
     up_done = False
     try:
-        step("up", "-y", "--no-config-cache", str(config_path))
+        up = step("up", "-y", "--no-config-cache", str(config_path))
         up_done = True
+        assert "cannot modify limit" not in up.stdout + up.stderr  # the start's ulimit line
+        assert "Ray runtime started" in up.stdout + up.stderr
         assert (ssh_host["home"] / "raynas-src" / "pyproject.toml").is_file()
         token_copy = ssh_host["home"] / ".ray" / "auth_token"
         assert token_copy.read_text() == (local_home / ".ray" / "auth_token").read_text()
