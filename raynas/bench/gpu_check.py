@@ -195,9 +195,11 @@ def plain_loop_throughput(genome: dict[str, Any], data_dir: Path, batch_size: in
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
     seen, start = 0, None
+    cuda = torch.device(device).type == "cuda"
     for epoch in range(epochs + 1):  # epoch 0 warms up (cuDNN autotuning, allocator)
         if epoch == 1:
-            torch.cuda.synchronize()
+            if cuda:
+                torch.cuda.synchronize()
             start, seen = time.perf_counter(), 0
         order = torch.randperm(len(x), device=device)
         for i in range(0, len(x), batch_size):
@@ -206,7 +208,8 @@ def plain_loop_throughput(genome: dict[str, Any], data_dir: Path, batch_size: in
             F.cross_entropy(model(x[idx]), y[idx]).backward()
             opt.step()
             seen += len(idx)
-    torch.cuda.synchronize()
+    if cuda:
+        torch.cuda.synchronize()
     return seen / (time.perf_counter() - start)
 
 
@@ -263,6 +266,17 @@ def print_table(rows: Sequence[tuple[str, str, str, bool]], title: str) -> None:
 # ------------------------------------------------------------------ the command
 
 
+def evolve_command(data: Path, out: Path, trials: int, epochs: int, batch_size: int,
+                   gpus_per_trial: float) -> list[str]:
+    """The ``raynas evolve`` the check runs: nasbench201 on the check's CIFAR-10-shaped data,
+    a local Ray with one GPU."""
+    raynas = Path(sys.executable).parent / "raynas"
+    return [str(raynas), "evolve", "--space", "nasbench201", "--dataset", "cifar10",
+            "--data-dir", str(data), "--trials", str(trials), "--epochs", str(epochs),
+            "--batch-size", str(batch_size), "--gpus-per-trial", str(gpus_per_trial),
+            "--num-gpus", "1", "--strategy", "random", "--out", str(out), "-q"]
+
+
 @click.command("gpu-check")
 @click.option("--trials", type=click.IntRange(1, 64), default=4, show_default=True,
               help="Trials to run on the GPU.")
@@ -290,11 +304,7 @@ def main(trials: int, gpus_per_trial: float, epochs: int, images: int, batch_siz
         data = work / "data"
         write_cifar_like(data, n_train=images, n_test=max(images // 5, 100))
         out = work / "run"
-        raynas = Path(sys.executable).parent / "raynas"
-        command = [str(raynas), "evolve", "--space", "nasbench201", "--dataset", "cifar10",
-                   "--data-dir", str(data), "--trials", str(trials), "--epochs", str(epochs),
-                   "--batch-size", str(batch_size), "--gpus-per-trial", str(gpus_per_trial),
-                   "--num-gpus", "1", "--out", str(out), "-q"]
+        command = evolve_command(data, out, trials, epochs, batch_size, gpus_per_trial)
         click.echo("gpu-check: " + " ".join(command))
         started = time.perf_counter()
         with GpuSampler(ignore_pids=[os.getpid()]) as sampler:

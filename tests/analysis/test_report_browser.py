@@ -66,7 +66,8 @@ def open_report(browser, index: Path, screenshot: str) -> dict:
              "text": page.inner_text("body"), "problems": problems}
     path = index.parent / screenshot
     page.screenshot(path=str(path), full_page=True)
-    shutil.copy(path, SCREENSHOTS / screenshot)
+    if screenshot.startswith("report_"):
+        shutil.copy(path, SCREENSHOTS / screenshot)
     page.close()
     return shown
 
@@ -79,6 +80,18 @@ def check_images(shown: dict, report_dir: Path) -> None:
         assert image["complete"] and image["width"] > 0, image
         height, width = mpimg.imread(report_dir / image["src"]).shape[:2]
         assert (image["width"], image["height"]) == (width, height), image
+
+
+def test_the_browser_check_sees_a_broken_page(browser, tmp_path):
+    """The checks can fail: a missing image, a script error and a console error are seen."""
+    page = tmp_path / "index.html"
+    page.write_text("<html><body><h2>Top 10 trials</h2><p>none</p><img src='missing.png'>"
+                    "<script>console.error('boom'); undefined_function();</script></body></html>")
+    shown = open_report(browser, page, "broken_page.png")
+    assert shown["images"][0]["width"] == 0
+    assert shown["top_rows"] == 0
+    problems = "\n".join(shown["problems"])
+    assert "boom" in problems and "undefined_function" in problems and "missing.png" in problems
 
 
 def test_report_of_a_real_run_in_chromium(browser, cli, real_run):
