@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -305,6 +306,15 @@ def test_ray_up_exec_rsync_down(ssh_host, tmp_path):
                       "raynas evolve --address auto --trials 3 --epochs 1 --limit 300 -q "
                       "--out ~/raynas-runs/ci && echo RAY_AUTH_MODE=$RAY_AUTH_MODE")
         assert "RAY_AUTH_MODE=token" in evolve.stdout + evolve.stderr
+        # token authentication is enforced: a driver with a wrong token is refused
+        # (the log echoes the command: the success marker is built, never written out)
+        refused = step("exec", str(config_path),
+                       "RAY_AUTH_TOKEN=not-the-token timeout 90 python -c \"import ray; "
+                       "ray.init(address='auto'); print('joined-' * 2)\"; echo exit=$?")
+        exits = re.findall(r"exit=(\d+)", refused.stdout + refused.stderr)
+        assert exits and exits[-1] != "0", refused.stdout[-3000:]
+        assert "joined-joined-" not in refused.stdout + refused.stderr
+        assert "InvalidAuthToken" in refused.stdout + refused.stderr
         down_to = tmp_path / "back"
         step("rsync-down", str(config_path), "~/raynas-runs/ci/", str(down_to))
     finally:
