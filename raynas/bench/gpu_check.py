@@ -13,7 +13,9 @@ NVIDIA GPU, in a few minutes and offline:
    batch size, optimizer and data) for the throughput baseline;
 
 and prints one table: the GPU's busy fraction while the trials ran, the trials that ran
-at once, each trial process's peak memory against its quarter of the GPU, and training
+at once, each trial process's peak memory against its quarter of the GPU, whether a
+process capped as a trial is (``limit_gpu_memory``) is refused a block over its share, and
+training
 throughput inside a trial against the plain loop. Exit status 0 when every check holds,
 1 when one does not, 3 when there is no NVIDIA GPU (the message says what was missing).
 """
@@ -213,17 +215,48 @@ def plain_loop_throughput(genome: dict[str, Any], data_dir: Path, batch_size: in
     return seen / (time.perf_counter() - start)
 
 
+MEMORY_PROBE = """
+import sys, torch
+from raynas.train.loop import limit_gpu_memory
+fraction = float(sys.argv[1])
+limit_gpu_memory(fraction)
+total = torch.cuda.get_device_properties(0).total_memory
+def fits(share):
+    try:
+        block = torch.empty(int(total * share), dtype=torch.uint8, device="cuda")
+        del block
+        torch.cuda.empty_cache()
+        return True
+    except torch.OutOfMemoryError:
+        return False
+print(f"under={fits(fraction * 0.8)} over={fits(fraction * 1.2)}")
+"""
+
+
+def probe_memory_limit(fraction: float) -> tuple[bool, bool]:
+    """In a fresh process capped as a trial is (``limit_gpu_memory(fraction)``): whether a block
+    of 0.8 x its share fits, and whether one of 1.2 x its share does (it must not)."""
+    out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(fraction)], capture_output=True,
+                         text=True, timeout=120)
+    found = dict(part.split("=") for part in out.stdout.split() if "=" in part)
+    if set(found) != {"under", "over"}:
+        raise RuntimeError(f"memory probe failed: {out.stdout[-500:]}{out.stderr[-2000:]}")
+    return found["under"] == "True", found["over"] == "True"
+
+
 # ------------------------------------------------------------------ the table
 
 
 def check_rows(samples: GpuSamples, frame: Any, plain_sps: float | None,
-               gpus_per_trial: float) -> list[tuple[str, str, str, bool]]:
-    """The table's rows: (what, measured, expected, ok)."""
+               gpus_per_trial: float,
+               probe: tuple[bool, bool] | None = None) -> list[tuple[str, str, str, bool]]:
+    """The table's rows: (what, measured, expected, ok). ``probe``: :func:`probe_memory_limit`."""
     rows: list[tuple[str, str, str, bool]] = []
     done = frame[frame.status == "completed"] if len(frame) else frame
     rows.append(("trials completed", f"{len(done)} of {len(frame)}", "all",
                  len(frame) > 0 and len(done) == len(frame)))
-    on_gpu = [g for g in frame.get("gpu_ids", []) if g not in (None, "", "[]")]
+    # gpu_ids: Ray's GPU ids of the trial as text ("0"), null when it had none
+    on_gpu = [g for g in frame.get("gpu_ids", []) if isinstance(g, str) and g.strip()]
     rows.append(("trials that saw a GPU", f"{len(on_gpu)}", f"{len(frame)}",
                  len(on_gpu) == len(frame) and len(frame) > 0))
     util = samples.utilisation
@@ -239,6 +272,11 @@ def check_rows(samples: GpuSamples, frame: Any, plain_sps: float | None,
     rows.append((f"peak memory of one trial process (of {samples.total_mib:.0f} MiB)",
                  f"{peak:.0f} MiB", f"<= {limit:.0f} MiB ({gpus_per_trial:g} of the GPU)",
                  0 < peak <= limit))
+    if probe is not None:
+        under, over = probe
+        rows.append(("capped process: 0.8 / 1.2 x its share allocated",
+                     f"{'yes' if under else 'no'} / {'yes' if over else 'no'}",
+                     "yes / no (out of memory)", under and not over))
     sps = float(done["samples_per_second"].median()) if len(done) else 0.0
     rows.append(("training throughput in a trial (median)", f"{sps:,.0f} samples/s", "", sps > 0))
     if plain_sps:
@@ -322,7 +360,8 @@ def main(trials: int, gpus_per_trial: float, epochs: int, images: int, batch_siz
             plain = plain_loop_throughput(genome, data, batch_size, epochs)
         import torch
 
-        rows = check_rows(sampler.samples, frame, plain, gpus_per_trial)
+        rows = check_rows(sampler.samples, frame, plain, gpus_per_trial,
+                          probe_memory_limit(gpus_per_trial))
         rows.append(("wall time of the trials", f"{wall:.0f} s", "", True))
         print_table(rows, f"raynas GPU check: {torch.cuda.get_device_name(0)}, {trials} trials "
                           f"at --gpus-per-trial {gpus_per_trial:g}")

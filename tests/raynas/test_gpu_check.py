@@ -55,7 +55,7 @@ def test_parses_nvidia_smi_output():
     assert parse_apps("") == {}
 
 
-def _frame(sps=(900.0, 1100.0), gpu_ids=("[0]", "[0]")):
+def _frame(sps=(900.0, 1100.0), gpu_ids=("0", "0")):
     return pd.DataFrame({"status": ["completed"] * len(sps), "samples_per_second": list(sps),
                          "gpu_ids": list(gpu_ids)})
 
@@ -63,7 +63,8 @@ def _frame(sps=(900.0, 1100.0), gpu_ids=("[0]", "[0]")):
 def test_table_rows_hold_when_the_measures_are_good():
     samples = GpuSamples(utilisation=[0.8, 0.9], busy_processes=[2, 4, 3],
                          peak_mib={1: 20_000.0, 2: 30_000.0}, total_mib=140_000.0)
-    rows = check_rows(samples, _frame(), plain_sps=2000.0, gpus_per_trial=0.25)
+    rows = check_rows(samples, _frame(), plain_sps=2000.0, gpus_per_trial=0.25,
+                      probe=(True, False))
     assert all(ok for *_, ok in rows), rows
     measured = {what: value for what, value, _, _ in rows}
     assert measured["GPU busy while trials ran (mean utilisation)"] == "85%"
@@ -73,11 +74,12 @@ def test_table_rows_hold_when_the_measures_are_good():
 def test_table_rows_fail_when_a_trial_overruns_its_share_or_missed_the_gpu():
     samples = GpuSamples(utilisation=[0.5], busy_processes=[5], peak_mib={1: 40_000.0},
                          total_mib=140_000.0)
-    rows = check_rows(samples, _frame(gpu_ids=("[0]", "[]")), plain_sps=2000.0,
-                      gpus_per_trial=0.25)
+    rows = check_rows(samples, _frame(gpu_ids=("0", None)), plain_sps=2000.0,
+                      gpus_per_trial=0.25, probe=(True, True))
     failed = {what for what, _, _, ok in rows if not ok}
     assert failed == {"trials that saw a GPU", "trial processes on the GPU at once (max)",
-                      "peak memory of one trial process (of 140000 MiB)"}
+                      "peak memory of one trial process (of 140000 MiB)",
+                      "capped process: 0.8 / 1.2 x its share allocated"}
 
 
 def _run_script(*args, path=None):
