@@ -6,6 +6,8 @@ as a dedicated user made for the test (``raynas-ci``, home in a temporary folder
 drives the real launcher with a copy of ``cluster/local.yaml`` whose head is 127.0.0.1 and
 which has no workers: ``ray up -y``, ``ray exec`` running ``raynas evolve --address auto``,
 ``ray rsync-down`` of the run folder, ``ray down -y``, and reads the Parquet that came back.
+On the way it checks token authentication: the token copied with mode 600, the driver run
+with ``RAY_AUTH_MODE=token``, and a driver with a wrong token refused by the cluster.
 
 What the copy changes, and why (everything else is the file as shipped):
 
