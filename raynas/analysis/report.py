@@ -283,8 +283,12 @@ img{max-width:100%;border:1px solid #eee;margin:0.5em 0}.note{color:#a15c00}"""
 
 
 def write_html(path: Path, run_dir: Path, frame: Any, info: Mapping[str, Any],
-               images: Mapping[str, str], notes: Sequence[str] = ()) -> Path:
-    """One page: notes, counts, top trials, the plots (relative links) and the settings."""
+               images: Mapping[str, str], notes: Sequence[str] = (),
+               refresh_seconds: float | None = None) -> Path:
+    """One page: notes, counts, top trials, the plots (relative links) and the settings.
+
+    ``refresh_seconds``: the page reloads itself that often (a meta refresh), for ``--watch``.
+    """
     n = counts(frame)
     settings = dict(info.get("settings") or {})
     top = ranked(frame).head(TOP_TABLE)
@@ -292,6 +296,8 @@ def write_html(path: Path, run_dir: Path, frame: Any, info: Mapping[str, Any],
                  row["genome"]) for rank, (_, row) in enumerate(top.iterrows(), 1)]
     parts = [
         "<!DOCTYPE html>", "<html><head><meta charset='utf-8'>",
+        *([f"<meta http-equiv='refresh' content='{max(1, round(refresh_seconds))}'>"]
+          if refresh_seconds else []),
         f"<title>raynas report: {html.escape(run_dir.name)}</title>",
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>raynas report: {html.escape(str(run_dir))}</h1>",
@@ -339,8 +345,11 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
 
-def build_report(run_dir: str | Path, out: str | Path | None = None) -> Report:
+def build_report(run_dir: str | Path, out: str | Path | None = None,
+                 refresh_seconds: float | None = None) -> Report:
     """Write the plots and ``index.html`` of the run in ``run_dir``; see the module docstring.
+
+    ``refresh_seconds``: make the page reload itself that often (see :mod:`.watch`).
 
     Raises :class:`ResultsError` when ``run_dir`` holds no readable results.
     """
@@ -380,7 +389,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Report:
         "choices": plot_choices(frame, out / "choices.png", info),
     }
     files["html"] = write_html(out / "index.html", run_dir, frame, info,
-                               {k: p.name for k, p in files.items()}, notes)
+                               {k: p.name for k, p in files.items()}, notes,
+                               refresh_seconds)
     best = ranked(frame)
     return Report(run_dir=run_dir, out=out, files=files, counts=n, total=len(frame),
                   planned=planned, best=best.iloc[0].to_dict() if len(best) else None,
