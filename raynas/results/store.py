@@ -29,6 +29,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 STATUSES = ("completed", "failed", "rejected")
+#: The ``stage`` of a one-shot run's row (null for ``evolve`` rows).
+STAGES = ("oneshot", "retrain")
 ARCH_PREFIX = "arch."
 
 # Fixed columns, in order; one ``arch.<key>`` string column per mutable key follows ``genome``.
@@ -53,6 +55,7 @@ BASE_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("error", pa.string()),
     ("strategy", pa.string()),
     ("seed", pa.int64()),
+    ("stage", pa.string()),
 ]
 
 
@@ -80,6 +83,9 @@ def make_row(keys: Sequence[str], genome: Mapping[str, Any], **values: Any) -> d
     status = values.get("status")
     if status not in STATUSES:
         raise ValueError(f"status must be one of {list(STATUSES)}, got {status!r}")
+    stage = values.get("stage")
+    if stage is not None and stage not in STAGES:
+        raise ValueError(f"stage must be one of {list(STAGES)} or None, got {stage!r}")
     row: dict[str, Any] = {name: None for name, _ in BASE_COLUMNS}
     unknown = set(values) - set(row)
     if unknown:
