@@ -36,6 +36,8 @@ class OneShotBenchResult:
     candidates: int
     search_seconds: float
     candidates_per_second: float
+    cpu_seconds_per_candidate: float
+    projected_seconds_2000: float  # 2,000 candidates on ``workers`` dedicated CPUs
     best_inherited_accuracy: float
     standalone: int
     standalone_epochs: int
@@ -97,9 +99,11 @@ def oneshot_bench(space: str = "nasbench201-small", *, supernet_epochs: int = 30
         pool.evaluate([search_space.sample(0)] * workers, batch=1)  # actors up and warm
         found = search_inherited(search_space, pool, candidates=candidates, strategy=strategy,
                                  seed=seed)
+        projected = 2000 * found.cpu_seconds_per_candidate / workers
         echo(f"search: {len(found.rows)} candidates in {found.seconds:.1f} s "
-             f"({found.candidates_per_second:.1f}/s), best inherited accuracy "
-             f"{found.best['accuracy']:.4f}")
+             f"({found.candidates_per_second:.1f}/s), {found.cpu_seconds_per_candidate * 1000:.0f} "
+             f"CPU-ms per candidate (2,000 on {workers} dedicated CPU(s): {projected:.0f} s), "
+             f"best inherited accuracy {found.best['accuracy']:.4f}")
         rng = np.random.default_rng(seed + 1)
         genomes: list[dict[str, Any]] = []
         while len(genomes) < standalone:
@@ -128,6 +132,8 @@ def oneshot_bench(space: str = "nasbench201-small", *, supernet_epochs: int = 30
         space=space, space_size=search_space.size, supernet_epochs=supernet.epochs,
         supernet_seconds=supernet.seconds, candidates=len(found.rows),
         search_seconds=found.seconds, candidates_per_second=found.candidates_per_second,
+        cpu_seconds_per_candidate=found.cpu_seconds_per_candidate,
+        projected_seconds_2000=projected,
         best_inherited_accuracy=float(found.best["accuracy"]), standalone=standalone,
         standalone_epochs=standalone_epochs, kendall_tau=float(tau), kendall_p=float(p_value),
         standalone_seconds_per_genome=seconds_each, inherited=inherited,

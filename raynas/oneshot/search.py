@@ -31,6 +31,11 @@ class SearchResult:
     seconds: float
     exhausted: bool = False
     best: dict[str, Any] | None = field(default=None)
+    cpu_seconds: float = 0.0  # the actors' CPU time over all candidates
+
+    @property
+    def cpu_seconds_per_candidate(self) -> float:
+        return self.cpu_seconds / len(self.rows) if self.rows else 0.0
 
     @property
     def candidates_per_second(self) -> float:
@@ -67,6 +72,7 @@ def search_inherited(space: SearchSpace, pool: EvaluatorPool, *, candidates: int
     trial_of: dict[str, str] = {}  # genome id -> latest trial id, for parent lineage
     pending: list[list[tuple[int, Genome, str | None]]] = []
     rows: list[dict[str, Any]] = []
+    cpu_seconds = 0.0
     order = first_order
     end = first_order + candidates
     exhausted = False
@@ -100,6 +106,7 @@ def search_inherited(space: SearchSpace, pool: EvaluatorPool, *, candidates: int
         results = pool.next()
         for (n, genome, parent_id), result in zip(batch, results):
             error = result.get("error")
+            cpu_seconds += float(result.get("cpu_seconds") or 0.0)
             row = make_row(
                 space.keys, genome, trial_id=f"oneshot_{n:05d}", order=n,
                 status="failed" if error else "completed", stage="oneshot",
@@ -117,4 +124,5 @@ def search_inherited(space: SearchSpace, pool: EvaluatorPool, *, candidates: int
     seconds = time.perf_counter() - started
     done = [r for r in rows if r["status"] == "completed"]
     best = max(done, key=lambda r: (r["accuracy"], -r["order"])) if done else None
-    return SearchResult(rows=rows, seconds=seconds, exhausted=exhausted, best=best)
+    return SearchResult(rows=rows, seconds=seconds, exhausted=exhausted, best=best,
+                        cpu_seconds=cpu_seconds)

@@ -16,15 +16,16 @@ SETTINGS = dict(batch_size=32, lr=0.05, num_workers=2, seed=0)
 
 
 @pytest.fixture(scope="module")
-def one_epoch(ray_local, tiny_cls, digits, tmp_path_factory):
+def two_epochs(ray_local, tiny_cls, digits, tmp_path_factory):
     folder = tmp_path_factory.mktemp("run") / "supernet"
-    return folder, train_supernet(tiny_cls, digits, folder, epochs=1, **SETTINGS)
+    return folder, train_supernet(tiny_cls, digits, folder, epochs=2, **SETTINGS)
 
 
-def test_two_workers_train_the_same_sampled_paths(one_epoch, tiny_cls, tiny_space, digits):
-    folder, result = one_epoch
-    steps = len(digits.train_y) // (32 * 2)
-    assert result.epochs == 1 and result.steps == steps == 8
+def test_two_workers_train_the_same_sampled_paths(two_epochs, tiny_cls, tiny_space, digits):
+    folder, result = two_epochs
+    steps = 2 * (len(digits.train_y) // (32 * 2))
+    assert result.epochs == 2 and result.steps == steps == 16
+    assert len(checkpoints(folder)) == 2  # one per epoch, under the folder given
     assert result.checkpoint.is_relative_to(folder) and result.checkpoint == latest_checkpoint(folder)
     meta = read_meta(result.checkpoint)
     # the workers compared their digests each epoch; rank 0's is the driver's own draw
@@ -37,15 +38,16 @@ def test_two_workers_train_the_same_sampled_paths(one_epoch, tiny_cls, tiny_spac
 
 
 def test_resume_continues_from_the_last_checkpoint_and_matches_an_uninterrupted_run(
-        one_epoch, tiny_cls, digits, tmp_path):
-    folder, _ = one_epoch
+        two_epochs, tiny_cls, digits, tmp_path):
+    folder, straight = two_epochs
+    # a training killed after its first checkpoint: the folder holds epoch 1 only
     resumed_folder = tmp_path / "resumed" / "supernet"
     shutil.copytree(folder, resumed_folder)
+    shutil.rmtree(latest_checkpoint(resumed_folder))
+    assert read_meta(latest_checkpoint(resumed_folder))["epoch"] == 1
     resumed = train_supernet(tiny_cls, digits, resumed_folder, epochs=2, **SETTINGS)
     assert resumed.resumed_from_epoch == 1 and resumed.epochs == 2 and resumed.steps == 16
     assert [h["epoch"] for h in resumed.history] == [1, 2]
-    straight = train_supernet(tiny_cls, digits, tmp_path / "straight" / "supernet", epochs=2,
-                              **SETTINGS)
     a, b = resumed.state_dict(), straight.state_dict()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
