@@ -81,7 +81,7 @@ def oneshot_bench(space: str = "nasbench201-small", *, supernet_epochs: int = 30
     from raynas.oneshot import EvaluatorPool, make_eval_data, search_inherited, train_supernet
 
     if not ray.is_initialized():
-        ray.init(include_dashboard=False)
+        ray.init(address="local", include_dashboard=False)  # never join a cluster by accident
     factory = raynas.spaces.get(space)
     search_space = SearchSpace.from_model(factory())
     bundle = raynas.datasets.load("digits", input_shape=factory.input_shape)

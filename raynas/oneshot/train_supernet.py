@@ -10,7 +10,7 @@ Data: each epoch shuffles the training split with a generator seeded by ``(seed,
 a global batch of ``batch_size * num_workers`` images is cut into one slice per worker.
 
 Checkpoints: one per epoch, written by rank 0 as a :class:`ray.train.Checkpoint` under
-``folder`` (Ray keeps the latest ``keep_checkpoints``). A call on a folder that holds one
+``folder/train-NN/`` (one Ray Train run per call; Ray keeps its latest ``keep_checkpoints``). A call on a folder that holds one
 resumes from the latest (weights, optimizer, epoch and step), so an interrupted training
 continues where it stopped and reaches the same weights as an uninterrupted one. A training
 loss that turns NaN or infinite stops the training with :class:`SupernetDiverged`, which names
@@ -20,6 +20,7 @@ the last good checkpoint (kept: nothing is written after the divergence).
 from __future__ import annotations
 
 import math
+import re
 import os
 import time
 import zlib
@@ -141,25 +142,55 @@ def train_supernet(factory: SupernetFactory, bundle: DatasetBundle,
         _train_loop_per_worker, train_loop_config=config,
         scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
                                      resources_per_worker={"CPU": 1}),
-        run_config=RunConfig(storage_path=str(folder.parent), name=folder.name,
+        run_config=RunConfig(storage_path=str(folder), name=_attempt_name(folder),
                              checkpoint_config=CheckpointConfig(num_to_keep=keep_checkpoints),
                              failure_config=FailureConfig(max_failures=0)))
     started = time.perf_counter()
-    result = trainer.fit()
+    try:
+        result = trainer.fit()
+        if getattr(result, "error", None) is not None:
+            raise result.error
+    except Exception as err:  # a worker's SupernetDiverged arrives wrapped by Ray Train
+        diverged = _diverged_in(err)
+        if diverged is None:
+            raise
+        last = latest_checkpoint(folder)
+        raise SupernetDiverged(*diverged, str(last) if last else None) from None
     seconds = time.perf_counter() - started
-    if getattr(result, "error", None) is not None:
-        raise result.error
-    metrics = dict(result.metrics or {})
     last = latest_checkpoint(folder)
-    if metrics.get("diverged"):
-        raise SupernetDiverged(int(metrics["epoch"]), int(metrics["step"]),
-                               float(metrics["loss"]), str(last) if last else None)
     if last is None:
         raise RuntimeError(f"supernet training ended without a checkpoint under {folder}")
     meta = read_meta(last)
     return SupernetResult(checkpoint=last, epochs=int(meta["epoch"]), steps=int(meta["step"]),
                           loss=float(meta["loss"]), seconds=seconds,
                           resumed_from_epoch=resumed_epoch, history=list(meta.get("history", [])))
+
+
+_DIVERGED = re.compile(r"supernet training diverged: loss is (\S+) at epoch (\d+), step (\d+)")
+
+
+def _diverged_in(err: BaseException) -> tuple[int, int, float] | None:
+    """``(epoch, step, loss)`` of a worker's :class:`SupernetDiverged` inside Ray's error."""
+    seen: BaseException | None = err
+    texts = []
+    while seen is not None and len(texts) < 10:
+        texts.append(str(seen))
+        seen = seen.__cause__ or seen.__context__
+    match = _DIVERGED.search("\n".join(texts))
+    if match is None:
+        return None
+    return int(match.group(2)), int(match.group(3)), float(match.group(1).rstrip(";,"))
+
+
+def _attempt_name(folder: Path) -> str:
+    """Each call is its own Ray Train run under ``folder`` (``train-01``, ``train-02``, ...); the
+    resume reads our own latest checkpoint across them, not Ray's run snapshot, so a folder
+    whose last checkpoint was cut or removed still resumes from the one before."""
+    taken = {p.name for p in folder.glob("train-*")}
+    n = 1
+    while f"train-{n:02d}" in taken:
+        n += 1
+    return f"train-{n:02d}"
 
 
 def path_digest(paths: list[dict[str, Any]], digest: int = 0) -> int:
@@ -256,11 +287,9 @@ def _train_loop_per_worker(config: dict[str, Any]) -> None:
                 pending = []
                 finite = torch.isfinite(losses)
                 if not bool(finite.all()):
-                    bad = int((~finite).nonzero()[0].item())
-                    ray.train.report({"diverged": True, "epoch": epoch,
-                                      "step": step - len(losses) + bad + 1,
-                                      "loss": float(losses[bad].item())})
-                    return
+                    bad = int((~finite).nonzero()[0].item())  # every worker stops here
+                    raise SupernetDiverged(epoch, step - len(losses) + bad + 1,
+                                           float(losses[bad].item()), None)
                 loss_sum += float(losses.sum().item())
         if world > 1:  # the workers trained the same paths, or the training is meaningless
             digests = torch.tensor([digest], dtype=torch.int64, device=device)
