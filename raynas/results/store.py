@@ -48,6 +48,8 @@ class Status(str, Enum):
 
 
 STATUSES = tuple(status.value for status in Status)
+#: The ``stage`` of a one-shot run's row (null for ``evolve`` rows).
+STAGES = ("oneshot", "retrain")
 ARCH_PREFIX = "arch."
 
 # Fixed columns, in order; one ``arch.<key>`` string column per mutable key follows ``genome``.
@@ -72,6 +74,7 @@ BASE_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("error", pa.string()),
     ("strategy", pa.string()),
     ("seed", pa.int64()),
+    ("stage", pa.string()),
 ]
 
 
@@ -102,6 +105,9 @@ def make_row(keys: Sequence[str], genome: Mapping[str, Any], **values: Any) -> d
     if status not in STATUSES:
         raise ValueError(f"status must be one of {list(STATUSES)}, got {status!r}")
     values["status"] = Status(status).value
+    stage = values.get("stage")
+    if stage is not None and stage not in STAGES:
+        raise ValueError(f"stage must be one of {list(STAGES)} or None, got {stage!r}")
     row: dict[str, Any] = {name: None for name, _ in BASE_COLUMNS}
     unknown = set(values) - set(row)
     if unknown:
