@@ -67,7 +67,7 @@ class RankRidge:
         self._y = np.empty(capacity)
         self._xtx = np.zeros((n_features, n_features))
         self.n = 0
-        self._fit: tuple[np.ndarray, np.ndarray, float] | None = None
+        self._fit: tuple[np.ndarray, np.ndarray, float, np.ndarray] | None = None
 
     def add(self, x: np.ndarray, y: float) -> None:
         """Append one observation (feature row ``x``, value ``y``)."""
@@ -80,7 +80,7 @@ class RankRidge:
         self.n += 1
         self._fit = None
 
-    def _posterior(self) -> tuple[np.ndarray, np.ndarray, float]:
+    def _posterior(self) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
         if self._fit is None:
             x, t = self._x[:self.n], rank_scores(self._y[:self.n])
             a = self._xtx + self.alpha * np.eye(self.n_features)
@@ -88,14 +88,20 @@ class RankRidge:
             mean = np.linalg.solve(a, x.T @ t)
             resid = t - x @ mean
             s2 = (float(resid @ resid) + 1.0) / (self.n + 1.0)
-            self._fit = (mean, chol, s2)
+            self._fit = (mean, chol, s2, t)
         return self._fit
+
+    def targets(self) -> np.ndarray:
+        """The rank scores the model is fitted to, one per observation, in ``add`` order."""
+        if self.n == 0:
+            return np.zeros(0)
+        return self._posterior()[3]
 
     def sample_weights(self, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
         """One posterior draw of the weights (``scale`` multiplies its spread)."""
         if self.n == 0:
             return rng.standard_normal(self.n_features)
-        mean, chol, s2 = self._posterior()
+        mean, chol, s2, _ = self._posterior()
         z = rng.standard_normal(self.n_features)
         # w = mean + sqrt(s2) * L^-T z has covariance s2 * (L L^T)^-1
         return mean + scale * np.sqrt(s2) * np.linalg.solve(chol.T, z)

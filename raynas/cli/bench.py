@@ -28,28 +28,44 @@ def _int_list(text: str) -> list[int]:
               help="Comma-separated registered strategies. [all]")
 @click.option("--budgets", default=",".join(map(str, DEFAULT_BUDGETS)), show_default=True,
               help="Comma-separated numbers of queries per run.")
-@click.option("--repeats", default=DEFAULT_REPEATS, show_default=True, type=click.IntRange(min=1),
-              help="Runs (seeds) per strategy and budget.")
+@click.option("--repeats", default=None, type=click.IntRange(min=1),
+              help=f"Runs (seeds) per strategy and budget. [{DEFAULT_REPEATS}; 100 with "
+                   f"--objectives]")
 @click.option("--seed", default=0, show_default=True, type=int, help="First seed.")
 @click.option("--table", "table_path", default=None, type=click.Path(dir_okay=False),
               help="A CSV or Parquet NAS-Bench-201 table of the same shape. [the shipped one]")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False),
               help="Also write the results to this JSON file.")
+@click.option("--objectives", default=None, metavar="METRIC:DIR,...",
+              help="Multi-objective protocol, e.g. accuracy:max,params:min (metrics: accuracy, "
+                   "params, flops); prints HV regret per budget beside the peers' figures.")
 @user_errors
-def bench_command(strategies: str | None, budgets: str, repeats: int, seed: int,
-                  table_path: str | None, json_path: str | None) -> None:
+def bench_command(strategies: str | None, budgets: str, repeats: int | None, seed: int,
+                  table_path: str | None, json_path: str | None,
+                  objectives: str | None) -> None:
     """Benchmark search strategies on the tabular NAS-Bench-201 (CIFAR-10), no Ray.
 
     Fitness is the 12-epoch validation accuracy; each run reports the 200-epoch test accuracy
     of its best-fitness architecture; mean ± std over the seeds, regret to the table's best.
+    With --objectives: the hypervolume regret of every run's non-dominated set instead.
     """
     from rich.console import Console
 
     import raynas.strategies
     from raynas.bench.nb201 import format_table, load_table, run_bench
+    from raynas.bench.nb201_mo import DEFAULT_MO_REPEATS, MO_METRICS, format_mo_table, run_mo_bench
     from raynas.run.progress import progress_bar
+    from raynas.strategies import parse_objectives
 
     budget_list = _int_list(budgets)
+    wanted = None
+    if objectives is not None:
+        try:
+            wanted = parse_objectives(objectives, known=list(MO_METRICS))
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="--objectives") from None
+    if repeats is None:
+        repeats = DEFAULT_REPEATS if wanted is None else DEFAULT_MO_REPEATS
     names = None
     if strategies:
         names = [n.strip() for n in strategies.split(",") if n.strip()]
@@ -63,8 +79,17 @@ def bench_command(strategies: str | None, budgets: str, repeats: int, seed: int,
     console = Console()
     with progress_bar("bench", console=console, transient=True) as bar:
         task = bar.add_task("runs", total=n_strategies * len(budget_list) * repeats)
-        result = run_bench(names, budget_list, repeats, table, seed,
-                           progress=lambda n: bar.advance(task, n))
+        advance = lambda n: bar.advance(task, n)  # noqa: E731
+        if wanted is not None:
+            mo = run_mo_bench(wanted, names, budget_list, repeats, table, seed, advance)
+        else:
+            result = run_bench(names, budget_list, repeats, table, seed, progress=advance)
+    if wanted is not None:
+        console.print(format_mo_table(mo))
+        console.print(f"{repeats} seeds from {seed}; total {mo.seconds:.1f} s")
+        if json_path:
+            Path(json_path).write_text(json.dumps(mo.to_dict(), indent=2))
+        return
     console.print(format_table(result))
     console.print("µs / ask+tell over all budgets: " + ", ".join(
         f"{name} {us:.0f}" for name, us in result.us_per_call.items())
