@@ -14,6 +14,14 @@ number of asks outstanding and results told in any order. Contract shared by eve
 * ``tell(genome, value)``: ``value`` is the trial's metric; ``None`` or a non-finite number
   (NaN, ±inf) marks a failed trial. A genome that was never asked may be told (it joins the
   history as an extra result).
+* Multi-fidelity: ``tell(genome, value, fidelity=epochs)`` tells a result measured at a
+  fidelity (the epochs a trial trained; an early-stopping scheduler stops most trials before
+  the full budget). ``None`` (the default) is the full fidelity. Results are ordered by
+  :func:`fidelity_key`: a result of higher fidelity ranks above any of lower fidelity, and
+  results of equal fidelity rank by value. Under successive halving (ASHA, HyperBand) a trial
+  reaches a higher rung only by beating its rung's cut, so this order is the schedulers' own
+  promotion order; and a stopped trial can never outrank a full-fidelity one. ``best()`` and
+  the strategies' selection use it.
 * ``mode="max"`` maximizes ``value``, ``mode="min"`` minimizes it.
 * Lineage: after ``ask()``, ``last_parent`` is the genome the proposal was derived from (a
   mutation's parent), or ``None`` for a random genome; ``parent_of(g)`` answers the same for any
@@ -24,8 +32,9 @@ number of asks outstanding and results told in any order. Contract shared by eve
   another process, and after ``state_dict()``/``load_state_dict()``.
 * ``state_dict()`` is JSON-able (generator state included); ``replay(history)`` (or the
   classmethod ``from_history``) rebuilds the state of a fresh strategy from ``[(genome, value),
-  ...]`` in tell order, as if each genome had been asked then told: that is how a restarted
-  driver resumes from its results log. Replay consumes no randomness.
+  ...]`` (or ``(genome, value, fidelity)`` triples) in tell order, as if each genome had been
+  asked then told: that is how a restarted driver resumes from its results log. Replay
+  consumes no randomness.
 
 Strategies import numpy and the space description only: no ray, no torch.
 """
@@ -90,9 +99,10 @@ class Strategy(ABC):
         """``(code, parent_code)`` of the next proposal; ``code`` is ``None`` when no
         (unseen, with dedup) genome is left; ``parent_code`` is ``None`` for a random one."""
 
-    def _observe(self, code: tuple[int, ...], score: float | None) -> None:
+    def _observe(self, code: tuple[int, ...], score: float | None,
+                 fidelity: int | None = None) -> None:
         """A result arrived: ``score`` is the value signed so that higher is better, or
-        ``None`` for a failed trial."""
+        ``None`` for a failed trial; ``fidelity`` as told (compare with :func:`fidelity_key`)."""
 
     def _reset(self) -> None:
         """Forget everything learned from results (called before rebuilding state)."""
@@ -138,10 +148,13 @@ class Strategy(ABC):
         self._last_parent = None
         return self._enc.decode(self._code_of_key(key))
 
-    def tell(self, genome: Mapping[str, Any], value: float | None) -> None:
-        """Report the result of ``genome``: its metric, or ``None``/NaN for a failed trial."""
+    def tell(self, genome: Mapping[str, Any], value: float | None,
+             fidelity: int | None = None) -> None:
+        """Report the result of ``genome``: its metric, or ``None``/NaN for a failed trial;
+        ``fidelity``: the epochs it trained when stopped early (``None``: full fidelity)."""
         code = self._enc.encode(genome)
         result = _as_value(value)
+        fidelity = _as_fidelity(fidelity)
         key = self._enc.key(code)
         count = self._pending.get(key)
         if count is not None:
@@ -151,20 +164,25 @@ class Strategy(ABC):
                 del self._pending[key]
         self._seen[key] = None
         self._history.append((code, result))
-        self._observe(code, None if result is None else self._sign * result)
+        self._fidelities.append(fidelity)
+        self._observe(code, None if result is None else self._sign * result, fidelity)
 
-    def replay(self, history: Iterable[tuple[Mapping[str, Any], float | None]]) -> "Strategy":
-        """Rebuild state from ``(genome, value)`` pairs in tell order, as if each genome had
-        been asked then told (no randomness consumed); returns ``self``."""
+    def replay(self, history: Iterable[tuple[Any, ...]]) -> "Strategy":
+        """Rebuild state from ``(genome, value)`` pairs or ``(genome, value, fidelity)``
+        triples in tell order, as if each genome had been asked then told (no randomness
+        consumed); returns ``self``."""
         for item in history:
             try:
-                genome, value = item
+                genome, value, *rest = item
+                if len(rest) > 1:
+                    raise ValueError
             except (TypeError, ValueError):
-                raise ValueError(f"history items must be (genome, value) pairs, got {item!r}") from None
+                raise ValueError(f"history items must be (genome, value) pairs or (genome, "
+                                 f"value, fidelity) triples, got {item!r}") from None
             code = self._enc.encode(genome)
             self._seen[self._enc.key(code)] = None
             self.n_asked += 1
-            self.tell(genome, value)
+            self.tell(genome, value, *rest)
         return self
 
     @classmethod
@@ -198,16 +216,25 @@ class Strategy(ABC):
         return [(self._enc.decode(code), value) for code, value in self._history]
 
     @property
+    def fidelities(self) -> list[int | None]:
+        """The fidelity told with each result of :attr:`history` (``None``: full)."""
+        return list(self._fidelities)
+
+    @property
     def n_pending(self) -> int:
         """Number of asked genomes whose result has not been told."""
         return sum(self._pending.values())
 
     def best(self) -> tuple[Genome, float] | None:
-        """The best told ``(genome, value)`` (first of equals), ``None`` before any success."""
-        best = None
-        for code, value in self._history:
-            if value is not None and (best is None or self._sign * value > self._sign * best[1]):
-                best = (code, value)
+        """The best told ``(genome, value)`` (first of equals) in :func:`fidelity_key` order
+        (the highest fidelity first), ``None`` before any success."""
+        best = best_key = None
+        for (code, value), fidelity in zip(self._history, self._fidelities):
+            if value is None:
+                continue
+            key = fidelity_key(self._sign * value, fidelity)
+            if best_key is None or key > best_key:
+                best, best_key = (code, value), key
         return None if best is None else (self._enc.decode(best[0]), best[1])
 
     # ------------------------------------------------------------------ state
@@ -226,6 +253,7 @@ class Strategy(ABC):
             "seen": [decode(self._code_of_key(k)) for k in self._seen],
             "pending": pending,
             "history": [[decode(code), value] for code, value in self._history],
+            "fidelities": list(self._fidelities),
             "parents": {SearchSpace.genome_id(decode(self._code_of_key(k))): self._id_of(p)
                         for k, p in self._parents.items()},
             "last_parent": self.last_parent,
@@ -253,11 +281,13 @@ class Strategy(ABC):
                 + "; construct the strategy with the saved settings")
         self._clear()
         encode, key = self._enc.encode, self._enc.key
-        for genome, value in state["history"]:
+        fidelities = state.get("fidelities") or [None] * len(state["history"])
+        for (genome, value), fidelity in zip(state["history"], fidelities):
             code = encode(genome)
             result = _as_value(value)
             self._history.append((code, result))
-            self._observe(code, None if result is None else self._sign * result)
+            self._fidelities.append(fidelity)
+            self._observe(code, None if result is None else self._sign * result, fidelity)
         for genome in state["seen"]:
             self._seen[key(encode(genome))] = None
         for genome in state["pending"]:
@@ -273,6 +303,7 @@ class Strategy(ABC):
     # ------------------------------------------------------------------ helpers
     def _clear(self) -> None:
         self._history: list[tuple[tuple[int, ...], float | None]] = []
+        self._fidelities: list[int | None] = []  # one per history entry
         self._seen: dict[Hashable, None] = {}  # proposed or told keys, insertion-ordered
         self._pending: dict[Hashable, int] = {}
         self._parents: dict[Hashable, tuple[int, ...]] = {}
@@ -292,6 +323,23 @@ class Strategy(ABC):
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({self.space!r}, {settings})"
+
+
+def fidelity_key(score: float, fidelity: int | None) -> tuple[float, float]:
+    """The order of results of different fidelity: ``(fidelity, score)`` compared as a tuple,
+    full fidelity (``None``) above any number of epochs. ``score`` is signed so that higher
+    is better. A stopped trial (lower fidelity) never outranks a full-fidelity one; results
+    of equal fidelity compare by score (see the module docstring)."""
+    return (math.inf if fidelity is None else float(fidelity), score)
+
+
+def _as_fidelity(fidelity: Any) -> int | None:
+    if fidelity is None:
+        return None
+    if isinstance(fidelity, bool) or not isinstance(fidelity, numbers.Integral) or fidelity < 0:
+        raise ValueError(f"fidelity must be an int >= 0 (the epochs the trial trained) or None "
+                         f"(full fidelity), got {fidelity!r}")
+    return int(fidelity)
 
 
 def _as_value(value: Any) -> float | None:
