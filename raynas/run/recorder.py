@@ -74,13 +74,12 @@ def trial_status(result: dict[str, Any], error_text: str | None = None) -> Statu
     """A finished trial's status from its last report: the final report's own status; a
     per-epoch report (``status`` running: a scheduler stopped the trial there) is
     ``stopped``; an error, or no report, is ``failed``."""
-    if error_text is not None:
+    status = result.get("status")
+    if error_text is not None or status is None:
         return Status.FAILED
-    if result.get("final"):
-        return Status(result.get("status", Status.FAILED))
-    if result.get("status") == "running" and result.get("epochs"):
-        return Status.STOPPED
-    return Status.FAILED
+    if status == "running":
+        return Status.STOPPED if result.get("epochs") else Status.FAILED
+    return Status(status)
 
 
 def _number(value: Any) -> float | None:

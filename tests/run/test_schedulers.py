@@ -81,6 +81,7 @@ def test_trial_status_from_the_last_report() -> None:
     assert trial_status({"final": True, "status": "failed"}) == Status.FAILED
     assert trial_status({"final": False, "status": "running", "epochs": 2}) == Status.STOPPED
     assert trial_status({}) == Status.FAILED
+    assert trial_status({"final": False, "status": "running"}) == Status.FAILED
     assert trial_status({"final": False, "status": "running", "epochs": 2}, "lost") == Status.FAILED
 
 
