@@ -42,6 +42,7 @@ class Status(str, Enum):
     COMPLETED = "completed"  # trained; accuracy is its validation accuracy
     FAILED = "failed"        # the candidate raised (shape error, NaN loss, OOM) or was lost
     REJECTED = "rejected"    # screened out before training (--max-params, --max-flops)
+    STOPPED = "stopped"      # early-stopped by a scheduler (--scheduler); accuracy: its last
 
     def __str__(self) -> str:
         return self.value
@@ -64,6 +65,7 @@ BASE_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("params", pa.int64()),
     ("flops", pa.int64()),
     ("epochs", pa.int64()),
+    ("accuracy_curve", pa.string()),
     ("train_seconds", pa.float64()),
     ("samples_per_second", pa.float64()),
     ("node", pa.string()),
@@ -288,8 +290,19 @@ def read_trials(run_dir: str | os.PathLike[str], include_journal: bool = True,
 
 
 def counts(frame: Any) -> dict[str, int]:
-    """Rows per status: ``{"completed": n, "failed": n, "rejected": n}``."""
+    """Rows per status: ``{"completed": n, "failed": n, "rejected": n, "stopped": n}``."""
     return {status: int((frame["status"] == status).sum()) for status in STATUSES}
+
+
+def accuracy_curve(cell: Any) -> list[float]:
+    """An ``accuracy_curve`` cell (JSON text) as a list; ``[]`` when absent (older runs)."""
+    if not isinstance(cell, str) or not cell:
+        return []
+    try:
+        values = json.loads(cell)
+    except json.JSONDecodeError:
+        return []
+    return [float(v) for v in values] if isinstance(values, list) else []
 
 
 def best_accuracy(frame: Any) -> float | None:
@@ -307,12 +320,33 @@ def completed(frame: Any) -> Any:
     return done[done["accuracy"].notna()]
 
 
+def stopped(frame: Any) -> Any:
+    """The rows a scheduler stopped early, with a finite (last) accuracy."""
+    import pandas as pd
+
+    rows = frame[frame["status"] == Status.STOPPED].copy()
+    rows["accuracy"] = pd.to_numeric(rows["accuracy"], errors="coerce")
+    return rows[rows["accuracy"].notna()]
+
+
 def ranked(frame: Any) -> Any:
-    """Completed rows, best first: higher accuracy, then fewer parameters, then earlier."""
+    """Trained rows, best first: full-fidelity (completed) rows first, by higher accuracy,
+    then fewer parameters, then earlier; then the early-stopped rows, by more epochs trained
+    (the rung reached), then higher accuracy (an accuracy after fewer epochs is not comparable
+    with a full-fidelity one, see ``raynas.strategies.base.fidelity_key``)."""
+    import pandas as pd
+
     done = completed(frame)
     done = done.assign(_params=done["params"].fillna(float("inf")))
     done = done.sort_values(["accuracy", "_params", "order"], ascending=[False, True, True],
                             kind="stable")
+    cut = stopped(frame)
+    if len(cut):
+        cut = cut.assign(_params=cut["params"].fillna(float("inf")),
+                         _epochs=pd.to_numeric(cut["epochs"], errors="coerce").fillna(0))
+        cut = cut.sort_values(["_epochs", "accuracy", "_params", "order"],
+                              ascending=[False, False, True, True], kind="stable")
+        done = pd.concat([done, cut.drop(columns="_epochs")])
     return done.drop(columns="_params").reset_index(drop=True)
 
 
@@ -370,8 +404,14 @@ def read_run_info(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return RunDir(run_dir).read_info().model_dump()
 
 
-def history(frame: Any) -> Iterable[tuple[dict[str, Any], float | None]]:
-    """``(genome, accuracy or None)`` pairs in proposal order, for a strategy's replay."""
-    for genome_text, status, accuracy in zip(frame["genome"], frame["status"], frame["accuracy"]):
-        value = float(accuracy) if status == Status.COMPLETED and accuracy == accuracy else None
-        yield json.loads(genome_text), value
+def history(frame: Any) -> Iterable[tuple[dict[str, Any], float | None, int | None]]:
+    """``(genome, accuracy or None, fidelity)`` in proposal order, for a strategy's replay:
+    completed and stopped rows tell their accuracy at the epochs they trained (the
+    fidelity); failed and rejected rows tell ``None``."""
+    epochs = frame["epochs"] if "epochs" in frame else [None] * len(frame)
+    for genome_text, status, accuracy, trained in zip(frame["genome"], frame["status"],
+                                                      frame["accuracy"], epochs):
+        told = status in (Status.COMPLETED, Status.STOPPED) and accuracy == accuracy \
+            and accuracy is not None
+        fidelity = int(trained) if told and trained is not None and trained == trained else None
+        yield json.loads(genome_text), (float(accuracy) if told else None), fidelity

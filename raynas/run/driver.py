@@ -3,7 +3,8 @@
 Flow: :class:`RunPlan` (settings -> space, strategy class, dataset checked to fit, run
 folder; all before Ray starts) -> strategy (rebuilt from the Parquet log on ``--resume``)
 -> Tune with the :class:`~raynas.run.searcher.StrategySearcher` and warm, reused workers
--> one row per finished trial (completed, failed or rejected) streamed by
+-> one row per finished trial (completed, stopped by ``--scheduler``, failed or rejected)
+streamed by
 :class:`RunRecorder`. This module only orchestrates: the checks are in :mod:`.plan`, the
 resume policy in :mod:`.resume`, Ray's lifecycle in :mod:`.ray_session`, the summary in
 :mod:`.summary`.
@@ -71,6 +72,7 @@ def _run_tune(plan: RunPlan, strategy: Any, writer: ResultsWriter, rows: Any,
     from ray import tune
 
     from raynas.run.progress import RunProgress
+    from raynas.run.schedulers import make_scheduler
     from raynas.run.searcher import StrategySearcher
     from raynas.run.trial import DataHandle, run_trial
 
@@ -95,7 +97,8 @@ def _run_tune(plan: RunPlan, strategy: Any, writer: ResultsWriter, rows: Any,
                 tuner = tune.Tuner(
                     trainable,
                     tune_config=tune.TuneConfig(
-                        search_alg=searcher, num_samples=-1, reuse_actors=True,
+                        search_alg=searcher, scheduler=make_scheduler(settings),
+                        num_samples=-1, reuse_actors=True,
                         max_concurrent_trials=max_concurrent(settings, remaining)),
                     run_config=tune.RunConfig(
                         name="raynas", storage_path=str(storage), verbose=0,

@@ -3,7 +3,8 @@
 ``suggest`` asks the strategy for a genome (screening it first: a genome over the
 parameter budget is recorded as ``rejected`` and never trained) and returns the trial's
 config; ``on_trial_complete`` tells the strategy the trial's validation accuracy (``None``
-for a failed trial). After ``total`` proposals it returns ``Searcher.FINISHED``.
+for a failed trial) with its fidelity (the epochs it trained: fewer for a trial an
+early-stopping scheduler stopped). After ``total`` proposals it returns ``Searcher.FINISHED``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Callable, Optional
 from ray.tune.search import Searcher
 
 from raynas.results.store import Status
+from raynas.run.recorder import trial_status
 from raynas.run.settings import trial_seed
 from raynas.core.space import SearchSpace
 from raynas.run.plan import Screen
@@ -119,10 +121,14 @@ class StrategySearcher(Searcher):
         proposal = self.pending.pop(trial_id, None)
         if proposal is None:
             return
-        value = None
-        if not error and result and result.get("status") == Status.COMPLETED:
-            value = result.get("accuracy")
-        self.strategy.tell(proposal.genome, value)
+        value = fidelity = None
+        status = Status.FAILED if error else trial_status(result or {})
+        if status in (Status.COMPLETED, Status.STOPPED):
+            value, fidelity = result.get("accuracy"), result.get("epochs")
+        if fidelity is None:
+            self.strategy.tell(proposal.genome, value)
+        else:  # the epochs trained: a stopped trial ranks below full-fidelity ones
+            self.strategy.tell(proposal.genome, value, fidelity=int(fidelity))
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as handle:

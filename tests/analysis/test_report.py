@@ -73,7 +73,7 @@ def test_report_out_option(cli, make_run, tmp_path):
     result = cli("report", run, "--out", tmp_path / "elsewhere")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "elsewhere").iterdir()) == \
-        ["best.png", "choices.png", "index.html", "pareto.png"]
+        ["best.png", "choices.png", "curves.png", "index.html", "pareto.png"]
 
 
 def _frame(rows):
