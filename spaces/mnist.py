@@ -43,7 +43,7 @@ class MnistNet(nn.Module):
         return self.fc2(x)
 
 
-@register_space("mnist", input_shape=(1, 28, 28), num_classes=10)
+@register_space("mnist")
 def mnist() -> nn.Module:
     """The seed's MNIST net with both conv1 candidates fitting fc1."""
     return MnistNet()

@@ -94,13 +94,13 @@ class MobileNetV2Space(nn.Module):
         return self.classifier(x.mean((2, 3)))
 
 
-@register_space("mobilenetv2", input_shape=(1, 28, 28), num_classes=10)
+@register_space("mobilenetv2")
 def mobilenetv2() -> nn.Module:
     """MobileNetV2-style space for 1x28x28 inputs (digits, MNIST, Fashion-MNIST)."""
     return MobileNetV2Space(in_channels=1, num_classes=10)
 
 
-@register_space("mobilenetv2-cifar", input_shape=(3, 32, 32), num_classes=10)
+@register_space("mobilenetv2-cifar")
 def mobilenetv2_cifar() -> nn.Module:
     """MobileNetV2-style space for 3x32x32 inputs (CIFAR-10)."""
     return MobileNetV2Space(in_channels=3, num_classes=10)

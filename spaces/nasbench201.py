@@ -4,7 +4,8 @@ One cell of 4 nodes; node i sums an operation on each earlier node. The six edge
 ``edge0``..``edge5`` in NAS-Bench-201's order (1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2), shared
 by every cell of the network (C=16, N=5: 3 stages of 5 cells, ResNet blocks between them),
 so a genome maps one-to-one to the benchmark's ``arch_str`` and the fixed network has the
-benchmark's ``params_cifar10``.
+benchmark's ``params_cifar10``. ``nasbench201-small`` is the same cell and space in a network
+sized for CPUs (C=8, N=1, 1x16x16 input).
 """
 
 from __future__ import annotations
@@ -81,11 +82,12 @@ class ResNetBlock(nn.Module):
 
 
 class NasBench201Net(nn.Module):
-    """Input 3x32x32; C channels, N cells per stage."""
+    """Input ``in_channels`` x H x W (3x32x32 in the benchmark); C channels, N cells per stage."""
 
-    def __init__(self, channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10):
+    def __init__(self, channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10,
+                 in_channels: int = 3):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1, bias=False),
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, channels, 3, padding=1, bias=False),
                                   nn.BatchNorm2d(channels))
         layers: list[nn.Module] = []
         c = channels
@@ -104,10 +106,17 @@ class NasBench201Net(nn.Module):
         return self.classifier(torch.flatten(self.pool(x), 1))
 
 
-@register_space("nasbench201", input_shape=(3, 32, 32), num_classes=10)
+@register_space("nasbench201")
 def nasbench201() -> nn.Module:
     """The NAS-Bench-201 network (C=16, N=5) for CIFAR-10."""
     return NasBench201Net()
+
+
+@register_space("nasbench201-small", input_shape=(1, 16, 16), num_classes=10)
+def nasbench201_small() -> nn.Module:
+    """The same 6-edge cell and 15,625 genomes in a network small enough for CPUs
+    (C=8, N=1, 1x16x16 input): for the one-shot benchmark on the digits data."""
+    return NasBench201Net(channels=8, cells_per_stage=1, in_channels=1)
 
 
 def to_arch_str(genome: Mapping[str, str]) -> str:

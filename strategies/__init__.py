@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Callable
 
 from raynas.core.registry import Registry
-from raynas.strategies.base import SpaceExhausted, Strategy
+from raynas.strategies.base import SpaceExhausted, Strategy, parse_objectives
 from raynas.strategies.evolution import RegularizedEvolution
 from raynas.strategies.random_search import RandomSearch
 
@@ -40,4 +40,4 @@ register_strategy("random")(RandomSearch)
 register_strategy("evolution")(RegularizedEvolution)
 
 __all__ = ["RandomSearch", "RegularizedEvolution", "SpaceExhausted", "Strategy", "get",
-           "names", "register_strategy"]
+           "names", "parse_objectives", "register_strategy"]

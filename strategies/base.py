@@ -7,10 +7,26 @@ number of asks outstanding and results told in any order. Contract shared by eve
   a genome is proposed at most once per run (proposed or told counts). When no unseen genome
   is left, ``ask()`` returns ``None`` while results are pending and raises
   :class:`SpaceExhausted` once none are: the search has covered the whole space.
-* ``tell(genome, value)``: ``value`` is the trial's metric; ``None`` or a non-finite number
-  (NaN, ±inf) marks a failed trial. A genome that was never asked may be told (it joins the
-  history as an extra result).
-* ``mode="max"`` maximizes ``value``, ``mode="min"`` minimizes it.
+* Once exhausted: a driver that must still make trials (a run asked for more trials than the
+  space has genomes) calls ``reevaluate()``: a known genome to evaluate again (with a new
+  trial seed), drawn uniformly from the genomes proposed or told so far with the strategy's
+  own generator. It counts as an ask (pending until told); its ``last_parent`` is ``None``.
+* ``objectives``: a mapping of metric name to ``"max"`` or ``"min"``, in priority order
+  (default ``{"accuracy": "max"}``; ``mode="min"`` is short for ``{"accuracy": "min"}``).
+* ``tell(genome, result)``: with one objective ``result`` is the trial's metric (a float) or a
+  mapping ``{metric: float}``; with several it is a mapping naming every objective (extra or
+  missing metrics are errors). ``None``, or a non-finite number (NaN, ±inf) for any objective,
+  marks a failed trial. A genome that was never asked may be told (it joins the history as an
+  extra result). ``history`` gives results back in the form ``tell`` takes: floats with one
+  objective, ``{metric: float}`` mappings with several.
+* Multi-fidelity: ``tell(genome, value, fidelity=epochs)`` tells a result measured at a
+  fidelity (the epochs a trial trained; an early-stopping scheduler stops most trials before
+  the full budget). ``None`` (the default) is the full fidelity. Results are ordered by
+  :func:`fidelity_key`: a result of higher fidelity ranks above any of lower fidelity, and
+  results of equal fidelity rank by value. Under successive halving (ASHA, HyperBand) a trial
+  reaches a higher rung only by beating its rung's cut, so this order is the schedulers' own
+  promotion order; and a stopped trial can never outrank a full-fidelity one. ``best()`` and
+  the strategies' selection use it.
 * Lineage: after ``ask()``, ``last_parent`` is the genome the proposal was derived from (a
   mutation's parent), or ``None`` for a random genome; ``parent_of(g)`` answers the same for any
   proposed genome (its latest proposal). A driver maps it to the parent's trial with
@@ -20,8 +36,9 @@ number of asks outstanding and results told in any order. Contract shared by eve
   another process, and after ``state_dict()``/``load_state_dict()``.
 * ``state_dict()`` is JSON-able (generator state included); ``replay(history)`` (or the
   classmethod ``from_history``) rebuilds the state of a fresh strategy from ``[(genome, value),
-  ...]`` in tell order, as if each genome had been asked then told: that is how a restarted
-  driver resumes from its results log. Replay consumes no randomness.
+  ...]`` (or ``(genome, value, fidelity)`` triples) in tell order, as if each genome had been
+  asked then told: that is how a restarted driver resumes from its results log. Replay
+  consumes no randomness.
 
 Strategies import numpy and the space description only: no ray, no torch.
 """
@@ -40,6 +57,8 @@ from raynas.core.space import Genome, SearchSpace, SeedLike, make_rng
 from raynas.strategies.encoding import Encoding
 
 MODES = ("max", "min")
+DEFAULT_OBJECTIVES: dict[str, str] = {"accuracy": "max"}
+Result = tuple[float, ...]
 STATE_FORMAT = "raynas.strategy/1"
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
@@ -60,12 +79,14 @@ class Strategy(ABC):
 
     name: ClassVar[str] = ""
 
-    def __init__(self, space: SearchSpace, seed: SeedLike = None, mode: str = "max",
-                 budget: int | None = None, dedup: bool = True):
-        if mode not in MODES:
-            raise ValueError(
-                f"mode must be 'max' or 'min', got {mode!r}; use mode='max' for a metric to "
-                f"maximize (accuracy) or mode='min' for one to minimize (loss)")
+    def __init__(self, space: SearchSpace, seed: SeedLike = None, mode: str | None = None,
+                 budget: int | None = None, dedup: bool = True,
+                 objectives: Mapping[str, str] | None = None):
+        self.objectives = resolve_objectives(objectives, mode)
+        self.metrics: tuple[str, ...] = tuple(self.objectives)
+        self.n_objectives = len(self.metrics)
+        self._signs = np.array([1.0 if d == "max" else -1.0 for d in self.objectives.values()])
+        mode = next(iter(self.objectives.values())) if self.n_objectives == 1 else None
         if budget is not None and (isinstance(budget, bool) or not isinstance(budget, numbers.Integral)
                                    or budget < 1):
             raise ValueError(
@@ -76,7 +97,7 @@ class Strategy(ABC):
         self.mode = mode
         self.budget = None if budget is None else int(budget)
         self.dedup = bool(dedup)
-        self._sign = 1.0 if mode == "max" else -1.0
+        self._sign = 1.0 if mode != "min" else -1.0
         self._rng = make_rng(seed)
         self._clear()
 
@@ -86,9 +107,10 @@ class Strategy(ABC):
         """``(code, parent_code)`` of the next proposal; ``code`` is ``None`` when no
         (unseen, with dedup) genome is left; ``parent_code`` is ``None`` for a random one."""
 
-    def _observe(self, code: tuple[int, ...], score: float | None) -> None:
-        """A result arrived: ``score`` is the value signed so that higher is better, or
-        ``None`` for a failed trial."""
+    def _observe(self, code: tuple[int, ...], score: Any, fidelity: int | None = None) -> None:
+        """A result arrived: ``score`` is the value signed so that higher is better (a float
+        with one objective, a tuple of floats in ``metrics`` order with several), or ``None``
+        for a failed trial; ``fidelity`` as told (compare with :func:`fidelity_key`)."""
 
     def _reset(self) -> None:
         """Forget everything learned from results (called before rebuilding state)."""
@@ -96,7 +118,7 @@ class Strategy(ABC):
     def config(self) -> dict[str, Any]:
         """The resolved settings that shape the search (JSON-able); a state loads only into a
         strategy with equal settings."""
-        return {"mode": self.mode, "dedup": self.dedup}
+        return {"mode": self.mode, "objectives": dict(self.objectives), "dedup": self.dedup}
 
     # ------------------------------------------------------------------ the protocol
     def ask(self) -> Genome | None:
@@ -121,10 +143,28 @@ class Strategy(ABC):
         self._last_parent = parent_code
         return self._enc.decode(code)
 
-    def tell(self, genome: Mapping[str, Any], value: float | None) -> None:
-        """Report the result of ``genome``: its metric, or ``None``/NaN for a failed trial."""
+    def reevaluate(self) -> Genome:
+        """A known genome to evaluate again once :meth:`ask` raised :class:`SpaceExhausted`
+        (see the module docstring); ``ValueError`` when no genome is known yet."""
+        if not self._seen:
+            raise ValueError("reevaluate() needs a genome proposed or told before; call ask() "
+                             "first")
+        known = list(self._seen)
+        key = known[int(self._rng.integers(len(known)))]
+        self._pending[key] = self._pending.get(key, 0) + 1
+        self.n_asked += 1
+        self._last_parent = None
+        return self._enc.decode(self._code_of_key(key))
+
+    def tell(self, genome: Mapping[str, Any],
+             value: float | Mapping[str, float | None] | None,
+             fidelity: int | None = None) -> None:
+        """Report the result of ``genome``: its metric (one objective) or a mapping of every
+        objective's metric to its value; ``None`` (or NaN) for a failed trial; ``fidelity``:
+        the epochs it trained when stopped early (``None``: full fidelity)."""
         code = self._enc.encode(genome)
-        result = _as_value(value)
+        result = self._as_result(value)
+        fidelity = _as_fidelity(fidelity)
         key = self._enc.key(code)
         count = self._pending.get(key)
         if count is not None:
@@ -134,20 +174,64 @@ class Strategy(ABC):
                 del self._pending[key]
         self._seen[key] = None
         self._history.append((code, result))
-        self._observe(code, None if result is None else self._sign * result)
+        self._fidelities.append(fidelity)
+        self._observe(code, self._signed(result), fidelity)
 
-    def replay(self, history: Iterable[tuple[Mapping[str, Any], float | None]]) -> "Strategy":
-        """Rebuild state from ``(genome, value)`` pairs in tell order, as if each genome had
-        been asked then told (no randomness consumed); returns ``self``."""
+    def _signed(self, result: Result | None) -> Any:
+        if result is None:
+            return None
+        if self.n_objectives == 1:
+            return self._sign * result[0]
+        return tuple(float(s * v) for s, v in zip(self._signs, result))
+
+    def _as_result(self, value: Any) -> Result | None:
+        """A told result as a tuple in ``metrics`` order, or ``None`` for a failed trial."""
+        if value is None:
+            return None
+        if isinstance(value, Mapping):
+            unknown = [k for k in value if k not in self.objectives]
+            missing = [k for k in self.metrics if k not in value]
+            if unknown or missing:
+                what = (f"unknown metric {unknown[0]!r}" if unknown
+                        else f"missing metric {missing[0]!r}")
+                raise ValueError(
+                    f"tell: {what} in the result {dict(value)!r}; this strategy's objectives "
+                    f"are {_describe(self.objectives)}; tell a mapping with exactly these "
+                    f"metrics (None for a failed trial)")
+            values = [_as_value(value[k], k) for k in self.metrics]
+            return None if any(v is None for v in values) else tuple(values)  # type: ignore[misc]
+        if self.n_objectives > 1:
+            raise TypeError(
+                f"tell: with several objectives ({_describe(self.objectives)}) the result must be "
+                f"a mapping of metric to value, got {value!r} ({type(value).__name__}); e.g. "
+                f"tell(genome, {{{', '.join(f'{k!r}: ...' for k in self.metrics)}}})")
+        single = _as_value(value)
+        return None if single is None else (single,)
+
+    def _public(self, result: Result | None) -> float | dict[str, float] | None:
+        """A stored result in the form ``tell`` takes."""
+        if result is None:
+            return None
+        if self.n_objectives == 1:
+            return result[0]
+        return dict(zip(self.metrics, result))
+
+    def replay(self, history: Iterable[tuple[Any, ...]]) -> "Strategy":
+        """Rebuild state from ``(genome, value)`` pairs or ``(genome, value, fidelity)``
+        triples in tell order, as if each genome had been asked then told (no randomness
+        consumed); returns ``self``."""
         for item in history:
             try:
-                genome, value = item
+                genome, value, *rest = item
+                if len(rest) > 1:
+                    raise ValueError
             except (TypeError, ValueError):
-                raise ValueError(f"history items must be (genome, value) pairs, got {item!r}") from None
+                raise ValueError(f"history items must be (genome, value) pairs or (genome, "
+                                 f"value, fidelity) triples, got {item!r}") from None
             code = self._enc.encode(genome)
             self._seen[self._enc.key(code)] = None
             self.n_asked += 1
-            self.tell(genome, value)
+            self.tell(genome, value, *rest)
         return self
 
     @classmethod
@@ -178,7 +262,12 @@ class Strategy(ABC):
     @property
     def history(self) -> list[tuple[Genome, float | None]]:
         """Every told ``(genome, value)`` in tell order (``None`` for failed trials)."""
-        return [(self._enc.decode(code), value) for code, value in self._history]
+        return [(self._enc.decode(code), self._public(value)) for code, value in self._history]
+
+    @property
+    def fidelities(self) -> list[int | None]:
+        """The fidelity told with each result of :attr:`history` (``None``: full)."""
+        return list(self._fidelities)
 
     @property
     def n_pending(self) -> int:
@@ -186,12 +275,37 @@ class Strategy(ABC):
         return sum(self._pending.values())
 
     def best(self) -> tuple[Genome, float] | None:
-        """The best told ``(genome, value)`` (first of equals), ``None`` before any success."""
-        best = None
-        for code, value in self._history:
-            if value is not None and (best is None or self._sign * value > self._sign * best[1]):
-                best = (code, value)
+        """The best told ``(genome, value)`` (first of equals) in :func:`fidelity_key` order
+        (the highest fidelity first), ``None`` before any success.
+
+        With several objectives: the best by the first objective (its value; see
+        :meth:`pareto_front` for the trade-offs)."""
+        best = best_key = None
+        sign = self._signs[0]
+        for (code, result), fidelity in zip(self._history, self._fidelities):
+            if result is None:
+                continue
+            key = fidelity_key(sign * result[0], fidelity)
+            if best_key is None or key > best_key:
+                best, best_key = (code, result[0]), key
         return None if best is None else (self._enc.decode(best[0]), best[1])
+
+    def pareto_front(self) -> list[tuple[Genome, float | dict[str, float]]]:
+        """The told ``(genome, result)`` pairs no other told result dominates, in tell order
+        (a genome told several times appears once, with its first non-dominated result)."""
+        from raynas.strategies.pareto import non_dominated
+
+        done = [(code, r) for code, r in self._history if r is not None]
+        if not done:
+            return []
+        points = -np.array([r for _, r in done]) * self._signs
+        front, keys = [], set()
+        for (code, result), keep in zip(done, non_dominated(points)):
+            key = self._enc.key(code)
+            if keep and key not in keys:
+                keys.add(key)
+                front.append((self._enc.decode(code), self._public(result)))
+        return front
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
@@ -208,7 +322,8 @@ class Strategy(ABC):
             "n_asked": self.n_asked,
             "seen": [decode(self._code_of_key(k)) for k in self._seen],
             "pending": pending,
-            "history": [[decode(code), value] for code, value in self._history],
+            "history": [[decode(code), self._public(value)] for code, value in self._history],
+            "fidelities": list(self._fidelities),
             "parents": {SearchSpace.genome_id(decode(self._code_of_key(k))): self._id_of(p)
                         for k, p in self._parents.items()},
             "last_parent": self.last_parent,
@@ -236,11 +351,13 @@ class Strategy(ABC):
                 + "; construct the strategy with the saved settings")
         self._clear()
         encode, key = self._enc.encode, self._enc.key
-        for genome, value in state["history"]:
+        fidelities = state.get("fidelities") or [None] * len(state["history"])
+        for (genome, value), fidelity in zip(state["history"], fidelities):
             code = encode(genome)
-            result = _as_value(value)
+            result = self._as_result(value)
             self._history.append((code, result))
-            self._observe(code, None if result is None else self._sign * result)
+            self._fidelities.append(fidelity)
+            self._observe(code, self._signed(result), fidelity)
         for genome in state["seen"]:
             self._seen[key(encode(genome))] = None
         for genome in state["pending"]:
@@ -255,7 +372,8 @@ class Strategy(ABC):
 
     # ------------------------------------------------------------------ helpers
     def _clear(self) -> None:
-        self._history: list[tuple[tuple[int, ...], float | None]] = []
+        self._history: list[tuple[tuple[int, ...], Result | None]] = []
+        self._fidelities: list[int | None] = []  # one per history entry
         self._seen: dict[Hashable, None] = {}  # proposed or told keys, insertion-ordered
         self._pending: dict[Hashable, int] = {}
         self._parents: dict[Hashable, tuple[int, ...]] = {}
@@ -277,12 +395,65 @@ class Strategy(ABC):
         return f"{type(self).__name__}({self.space!r}, {settings})"
 
 
-def _as_value(value: Any) -> float | None:
+def resolve_objectives(objectives: Mapping[str, str] | None,
+                       mode: str | None = None) -> dict[str, str]:
+    """Validate ``objectives`` (metric -> ``"max"``/``"min"``); ``None`` means
+    ``{"accuracy": mode or "max"}``. Raises ``ValueError`` stating the rule."""
+    if mode is not None and mode not in MODES:
+        raise ValueError(
+            f"mode must be 'max' or 'min', got {mode!r}; use mode='max' for a metric to "
+            f"maximize (accuracy) or mode='min' for one to minimize (loss)")
+    if objectives is None:
+        return {"accuracy": mode or "max"}
+    if mode is not None:
+        raise ValueError(f"pass either mode= or objectives=, not both (got mode={mode!r}, "
+                         f"objectives={objectives!r}); give the direction in objectives")
+    if not isinstance(objectives, Mapping):
+        raise TypeError(f"objectives must be a mapping of metric name to 'max' or 'min', got "
+                        f"{objectives!r}; e.g. objectives={{'accuracy': 'max', 'params': 'min'}}")
+    if not objectives:
+        raise ValueError("objectives must name at least one metric, got an empty mapping; "
+                         "e.g. objectives={'accuracy': 'max'}")
+    out: dict[str, str] = {}
+    for metric, direction in objectives.items():
+        if not isinstance(metric, str) or not metric:
+            raise ValueError(f"objective names must be non-empty strings, got {metric!r}")
+        if direction not in MODES:
+            raise ValueError(f"objective {metric!r}: direction must be 'max' or 'min', got "
+                             f"{direction!r}; e.g. {{'accuracy': 'max', 'params': 'min'}}")
+        out[metric] = direction
+    return out
+
+
+def _describe(objectives: Mapping[str, str]) -> str:
+    return ", ".join(f"{k} ({d})" for k, d in objectives.items())
+
+
+def fidelity_key(score: float, fidelity: int | None) -> tuple[float, float]:
+    """The order of results of different fidelity: ``(fidelity, score)`` compared as a tuple,
+    full fidelity (``None``) above any number of epochs. ``score`` is signed so that higher
+    is better. A stopped trial (lower fidelity) never outranks a full-fidelity one; results
+    of equal fidelity compare by score (see the module docstring)."""
+    return (math.inf if fidelity is None else float(fidelity), score)
+
+
+def _as_fidelity(fidelity: Any) -> int | None:
+    if fidelity is None:
+        return None
+    if isinstance(fidelity, bool) or not isinstance(fidelity, numbers.Integral) or fidelity < 0:
+        raise ValueError(f"fidelity must be an int >= 0 (the epochs the trial trained) or None "
+                         f"(full fidelity), got {fidelity!r}")
+    return int(fidelity)
+
+
+def _as_value(value: Any, metric: str | None = None) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        where = "" if metric is None else f" for metric {metric!r}"
         raise TypeError(f"value must be a real number, or None for a failed trial, got "
-                        f"{value!r} ({type(value).__name__}); tell the trial's metric as a float")
+                        f"{value!r} ({type(value).__name__}){where}; tell the trial's metric "
+                        f"as a float")
     value = float(value)
     return value if math.isfinite(value) else None
 
@@ -324,3 +495,31 @@ def _rng_from_json(data: Mapping[str, Any]) -> np.random.Generator:
     bit_generator = getattr(np.random, name)()
     bit_generator.state = state
     return np.random.Generator(bit_generator)
+
+
+def parse_objectives(items: Iterable[str] | str, known: Sequence[str] | None = None) -> dict[str, str]:
+    """``["accuracy:max", "params:min"]`` (or the comma-separated ``"accuracy:max,params:min"``)
+    as an objectives mapping. Errors name the item: no ``:``, a direction other than max/min,
+    a metric outside ``known`` (when given), the same metric twice."""
+    if isinstance(items, str):
+        items = [part for part in items.split(",") if part.strip()]
+    out: dict[str, str] = {}
+    for item in items:
+        metric, sep, direction = str(item).strip().partition(":")
+        metric, direction = metric.strip(), direction.strip()
+        if not sep or not metric:
+            raise ValueError(f"an objective is METRIC:DIRECTION such as accuracy:max or "
+                             f"params:min, got {item!r}")
+        if direction not in MODES:
+            raise ValueError(f"objective {item!r}: direction must be 'max' or 'min', got "
+                             f"{direction!r}")
+        if known is not None and metric not in known:
+            raise ValueError(f"objective {item!r}: unknown metric {metric!r}; known: "
+                             f"{', '.join(known)}")
+        if metric in out:
+            raise ValueError(f"objective {item!r}: metric {metric!r} is given twice; name each "
+                             f"metric once")
+        out[metric] = direction
+    if not out:
+        raise ValueError("no objective given; pass e.g. accuracy:max,params:min")
+    return out

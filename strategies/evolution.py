@@ -1,17 +1,20 @@
 """Regularized (aging) evolution, after Real, Aggarwal, Huang & Le, "Regularized Evolution for
-Image Classifier Architecture Search", AAAI 2019, with optional model-screened mutants.
+Image Classifier Architecture Search", AAAI 2019, with optional model-screened mutants, for one
+objective or several (Pareto-rank selection and hypervolume-improvement screening).
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections import deque
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
 from raynas.core.space import SearchSpace, SeedLike
-from raynas.strategies.base import Strategy
+from raynas.strategies.base import Strategy, fidelity_key
+from raynas.strategies.pareto import crowding_distance, hypervolume_improvement, pareto_ranks
 from raynas.strategies.surrogate import RankRidge
 
 MODELS = ("ridge", None)
@@ -54,21 +57,49 @@ class RegularizedEvolution(Strategy):
     ``"worst"`` adds them as the worst result (they age out like any member). While the
     population is empty (early trials failed or still running) asks are random genomes.
 
+    Multi-fidelity (results told with ``fidelity``, the epochs a trial trained before an
+    early-stopping scheduler stopped it): the tournament and the model order results by
+    :func:`~raynas.strategies.base.fidelity_key`, the rung a trial reached first and its value
+    within that rung second. A trial ASHA stopped after one epoch thus never beats one that
+    trained to the full budget (which beat its rung's cut at every rung), and two trials
+    stopped at the same rung compare by their accuracy there. Without a scheduler every result
+    has the same fidelity and this is the plain order by value.
+
     Dedup (default): a genome is never proposed twice. When every mutant screened was seen
     already the ask falls back to an unseen random genome (``last_parent`` ``None``); when the
     whole space was proposed, ``ask()`` returns ``None`` while results are pending and then
     raises :class:`~raynas.strategies.SpaceExhausted`. Without dedup and with a model, the model
     may re-propose the genomes it rates best.
+
+    Several ``objectives`` (e.g. ``{"accuracy": "max", "params": "min"}``): the same aging
+    population and asynchrony, with two changes.
+
+    * Selection: the tournament winner is the member of lowest Pareto rank within the living
+      population (non-dominated sorting), ties broken by the larger crowding distance (Deb et
+      al., NSGA-II, IEEE TEVC 2002); this is the aging multi-objective evolution of Syne Tune's
+      MO-REA, with rank and crowding in place of the single fitness.
+    * Screening (``model="ridge"``): one rank-ridge model per objective; each ask draws one
+      Thompson sample of every model and proposes the candidate (mutants of the parent plus
+      random genomes) whose sampled objective vector adds the most hypervolume to the
+      non-dominated set of every result so far, computed on the models' rank scores with a
+      reference point one unit beyond the worst result (TSEMO: Bradford, Schweidtmann &
+      Lapkin, J. Glob. Optim. 2018; hypervolume improvement: Emmerich et al. 2006). When no
+      candidate is predicted to improve the front, the one closest to it wins (the smallest
+      shift that would make it non-dominated). Objectives are ordered by priority only for
+      ``best()``; the search treats them alike. With ``model=None`` the mutant is proposed
+      unscreened: with ``population_size=10, sample_size=3`` this is the textbook
+      multi-objective evolution.
     """
 
     name = "evolution"
 
     def __init__(self, space: SearchSpace, population_size: int | None = None,
                  sample_size: int | None = None, mutation: int = 1, seed: SeedLike = None,
-                 dedup: bool = True, on_failure: str = "ignore", mode: str = "max",
+                 dedup: bool = True, on_failure: str = "ignore", mode: str | None = None,
                  budget: int | None = None, model: str | None = "ridge", candidates: int = 20,
-                 random_candidates: int = 100):
-        super().__init__(space, seed=seed, mode=mode, budget=budget, dedup=dedup)
+                 random_candidates: int = 100, objectives: Mapping[str, str] | None = None):
+        super().__init__(space, seed=seed, mode=mode, budget=budget, dedup=dedup,
+                         objectives=objectives)
         if population_size is None:
             population_size = default_population_size(self.budget)
         _check_int("population_size", population_size, 1, "e.g. population_size=20")
@@ -107,23 +138,43 @@ class RegularizedEvolution(Strategy):
     def _reset(self) -> None:
         if not hasattr(self, "population_size"):
             return  # Strategy.__init__ runs before the settings exist
-        self._population: deque[tuple[np.ndarray, float]] = deque(maxlen=self.population_size)
+        # members: (code, signed score, fidelity); the score is a tuple with several objectives
+        self._population: deque[tuple[np.ndarray, Any, int | None]] = deque(
+            maxlen=self.population_size)
         self._surrogate = (RankRidge(self._enc.n_features) if self.model == "ridge" else None)
+        self._surrogates = ([RankRidge(self._enc.n_features) for _ in range(self.n_objectives)]
+                            if self.model == "ridge" and self.n_objectives > 1 else [])
+        self._order: np.ndarray | None = None  # MO selection keys of the population (cached)
+        # non-dominated results so far (indices into the models' observations, signed values):
+        # dominance is invariant under the models' monotone rank transform
+        self._front_index: list[int] = []
+        self._front_values = np.zeros((0, self.n_objectives))
+        self._n_observed = 0
 
     @property
-    def population(self) -> list[tuple[dict, float]]:
-        """The living members ``(genome, signed score)``, oldest first (higher is better)."""
-        return [(self._enc.decode(code), score) for code, score in self._population]
+    def population(self) -> list[tuple[dict, Any]]:
+        """The living members ``(genome, signed score)``, oldest first (higher is better; a
+        tuple in ``metrics`` order with several objectives)."""
+        return [(self._enc.decode(code), score) for code, score, _ in self._population]
 
-    def _observe(self, code: tuple[int, ...], score: float | None) -> None:
+    def _observe(self, code: tuple[int, ...], score: Any, fidelity: int | None = None) -> None:
         if score is None:
             if self.on_failure == "ignore":
                 return
-            score = -np.inf
+            score = -np.inf if self.n_objectives == 1 else (-np.inf,) * self.n_objectives
         row = np.array(code, dtype=np.int64)
-        self._population.append((row, score))
+        self._population.append((row, score, fidelity))
+        if self.n_objectives > 1:
+            self._order = None
+            if self._surrogates:
+                x = self._enc.features(row[None, :])[0]
+                for model, value in zip(self._surrogates, score):
+                    model.add(x, value)
+                self._update_front(np.array(score, dtype=float))
+            return
         if self._surrogate is not None:
-            self._surrogate.add(self._enc.features(row[None, :])[0], score)
+            self._surrogate.add(self._enc.features(row[None, :])[0],
+                                model_target(score, fidelity))
 
     def _tournament(self) -> np.ndarray:
         n = len(self._population)
@@ -132,19 +183,69 @@ class RegularizedEvolution(Strategy):
             picked = range(n)
         else:
             picked = np.argpartition(self._rng.random(n), k - 1)[:k].tolist()
-        best, best_score = None, -np.inf
+        if self.n_objectives > 1:
+            order = self._selection_order()
+            return self._population[min(picked, key=lambda i: order[i])][0]
+        best, best_key = None, None
         for i in picked:
-            code, score = self._population[i]
-            if best is None or score > best_score:
-                best, best_score = code, score
+            code, score, fidelity = self._population[i]
+            key = fidelity_key(score, fidelity)
+            if best_key is None or key > best_key:
+                best, best_key = code, key
         return best  # type: ignore[return-value]
+
+    def _selection_order(self) -> np.ndarray:
+        """Position of each member in the (fidelity reached, Pareto rank, -crowding distance,
+        age) order."""
+        if self._order is None:
+            points = -np.array([score for _, score, _ in self._population], dtype=float)
+            points[~np.isfinite(points)] = np.finfo(float).max  # failures ranked worst
+            ranks = pareto_ranks(points)
+            crowding = crowding_distance(points, ranks)
+            # the highest fidelity first (as fidelity_key orders single-objective results)
+            level = np.array([np.inf if f is None else float(f) for _, _, f in self._population])
+            order = np.lexsort((np.arange(len(points)), -crowding, ranks, -level))
+            self._order = np.empty(len(points), dtype=np.int64)
+            self._order[order] = np.arange(len(points))
+        return self._order
+
+    def _update_front(self, value: np.ndarray) -> None:
+        index = self._n_observed
+        self._n_observed += 1
+        if not np.isfinite(value).all():
+            return
+        front = self._front_values
+        if len(front) and ((front >= value).all(axis=1) & (front > value).any(axis=1)).any():
+            return
+        keep = ~((value >= front).all(axis=1) & (value > front).any(axis=1))
+        self._front_index = [i for i, k in zip(self._front_index, keep) if k] + [index]
+        self._front_values = np.vstack([front[keep], value])
+
+    def _screen(self, pool: np.ndarray) -> int:
+        """Index of the pool row with the largest sampled hypervolume improvement."""
+        rng = self._rng
+        features = self._enc.features(pool)
+        predicted = np.column_stack([features @ m.sample_weights(rng) for m in self._surrogates])
+        if not self._front_index:
+            return int(np.argmax(predicted.sum(axis=1)))
+        observed = np.column_stack([m.targets() for m in self._surrogates])
+        front = -observed[self._front_index]
+        candidates = -predicted
+        reference = (-observed).max(axis=0) + 1.0
+        gain = hypervolume_improvement(front, candidates, reference)
+        if gain.max() > 0:
+            return int(np.argmax(gain))
+        # no predicted improvement: the smallest uniform shift that makes a candidate
+        # non-dominated (additive epsilon indicator against the front)
+        shift = (candidates[:, None, :] - front[None, :, :]).min(axis=2).max(axis=1)
+        return int(np.argmin(shift))
 
     def _propose(self) -> tuple[np.ndarray | None, np.ndarray | None]:
         if self.n_asked < self.population_size or not self._population:
             return self._fresh(), None
         parent = self._tournament()
         enc, rng = self._enc, self._rng
-        if self._surrogate is None:
+        if self.model is None:
             for n in (1, self.candidates):
                 mutants = enc.mutate(rng, parent, n, self.mutation)
                 if not self.dedup:
@@ -162,9 +263,19 @@ class RegularizedEvolution(Strategy):
             if not keep.any():
                 return self._fresh(), None
             pool, is_mutant = pool[keep], is_mutant[keep]
+        if self.n_objectives > 1:
+            best = self._screen(pool)
+            return pool[best], (parent if is_mutant[best] else None)
         weights = self._surrogate.sample_weights(rng)
         best = int(np.argmax(enc.features(pool) @ weights))
         return pool[best], (parent if is_mutant[best] else None)
+
+
+def model_target(score: float, fidelity: int | None) -> float:
+    """One number in :func:`~raynas.strategies.base.fidelity_key` order, for the rank model:
+    the fidelity (full: 1e6) times 4 plus the score squashed into (-1, 1)."""
+    level = 1e6 if fidelity is None else float(fidelity)
+    return 4.0 * level + 2.0 / math.pi * math.atan(score)
 
 
 def _check_int(name: str, value: Any, low: int, hint: str) -> None:

@@ -9,37 +9,17 @@ that concurrent asks explore different candidates and exploration fades as resul
 
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
 
-# Acklam's rational approximation of the inverse normal CDF (relative error < 1.2e-9).
-_A = (-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
-      1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00)
-_B = (-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-      6.680131188771972e+01, -1.328068155288572e+01)
-_C = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
-      -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00)
-_D = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
-      3.754408661907416e+00)
+_NORMAL = NormalDist()
 
 
 def normal_quantile(p: np.ndarray) -> np.ndarray:
-    """The standard normal quantile of each ``p`` in (0, 1)."""
+    """The standard normal quantile of each ``p`` in (0, 1) (``statistics.NormalDist``)."""
     p = np.asarray(p, dtype=float)
-    q = np.minimum(p, 1.0 - p)
-    out = np.empty_like(p)
-    low = q < 0.02425
-    if low.any():
-        t = np.sqrt(-2.0 * np.log(q[low]))
-        out[low] = (((((_C[0] * t + _C[1]) * t + _C[2]) * t + _C[3]) * t + _C[4]) * t + _C[5]) / \
-                   ((((_D[0] * t + _D[1]) * t + _D[2]) * t + _D[3]) * t + 1.0)
-    mid = ~low
-    if mid.any():
-        u = q[mid] - 0.5
-        r = u * u
-        out[mid] = (((((_A[0] * r + _A[1]) * r + _A[2]) * r + _A[3]) * r + _A[4]) * r + _A[5]) * u / \
-                   (((((_B[0] * r + _B[1]) * r + _B[2]) * r + _B[3]) * r + _B[4]) * r + 1.0)
-    # q <= 0.5 gives the lower-tail quantile; mirror it for p > 0.5
-    return np.where(p > 0.5, -out, out)
+    return np.array([_NORMAL.inv_cdf(float(v)) for v in p.ravel()]).reshape(p.shape)
 
 
 _SCORES: dict[int, np.ndarray] = {}
@@ -87,7 +67,7 @@ class RankRidge:
         self._y = np.empty(capacity)
         self._xtx = np.zeros((n_features, n_features))
         self.n = 0
-        self._fit: tuple[np.ndarray, np.ndarray, float] | None = None
+        self._fit: tuple[np.ndarray, np.ndarray, float, np.ndarray] | None = None
 
     def add(self, x: np.ndarray, y: float) -> None:
         """Append one observation (feature row ``x``, value ``y``)."""
@@ -100,7 +80,7 @@ class RankRidge:
         self.n += 1
         self._fit = None
 
-    def _posterior(self) -> tuple[np.ndarray, np.ndarray, float]:
+    def _posterior(self) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
         if self._fit is None:
             x, t = self._x[:self.n], rank_scores(self._y[:self.n])
             a = self._xtx + self.alpha * np.eye(self.n_features)
@@ -108,20 +88,20 @@ class RankRidge:
             mean = np.linalg.solve(a, x.T @ t)
             resid = t - x @ mean
             s2 = (float(resid @ resid) + 1.0) / (self.n + 1.0)
-            self._fit = (mean, chol, s2)
+            self._fit = (mean, chol, s2, t)
         return self._fit
 
-    def mean_weights(self) -> np.ndarray:
-        """The posterior mean of the weights (zeros before any observation)."""
+    def targets(self) -> np.ndarray:
+        """The rank scores the model is fitted to, one per observation, in ``add`` order."""
         if self.n == 0:
-            return np.zeros(self.n_features)
-        return self._posterior()[0]
+            return np.zeros(0)
+        return self._posterior()[3]
 
     def sample_weights(self, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
         """One posterior draw of the weights (``scale`` multiplies its spread)."""
         if self.n == 0:
             return rng.standard_normal(self.n_features)
-        mean, chol, s2 = self._posterior()
+        mean, chol, s2, _ = self._posterior()
         z = rng.standard_normal(self.n_features)
         # w = mean + sqrt(s2) * L^-T z has covariance s2 * (L L^T)^-1
         return mean + scale * np.sqrt(s2) * np.linalg.solve(chol.T, z)

@@ -6,6 +6,10 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # builds a wheel into a fresh venv
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -12,16 +12,14 @@ from __future__ import annotations
 import csv
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
-import click
 
 from raynas.core.architecture import export_architecture
 from raynas.results.store import ResultsError, pareto_front, ranked, read_trials
 
-__all__ = ["export_command", "export_run"]
+__all__ = ["export_run"]
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -71,32 +69,3 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, top_k: int = 
                              f"{item['accuracy']:.6f}", item["params"],
                              json.dumps(item["genome"], sort_keys=True)])
     return written
-
-
-@click.command("export")
-@click.argument("run_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--top-k", "top_k", type=int, default=5, show_default=True,
-              help="Export the K most accurate completed trials.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for the JSON files. [DIR/export]")
-@click.option("--pareto", is_flag=True,
-              help="Export the Pareto front (fewer parameters, higher accuracy) instead.")
-def export_command(run_dir: Path, top_k: int, out: Path | None, pareto: bool) -> None:
-    """Write the best architectures of the run in DIR as JSON files.
-
-    Each file loads with raynas.load_architecture and builds a model with
-    raynas.fix(model, genome); train one with `raynas train --arch FILE`.
-    """
-    try:
-        written = export_run(run_dir, out, top_k=top_k, pareto=pareto)
-    except (ResultsError, ValueError) as err:
-        click.echo(f"raynas export: error: {err}", err=True)
-        sys.exit(2)
-    what = "Pareto front" if pareto else f"top {top_k}"
-    folder = written[0]["path"].parent
-    click.echo(f"exported {len(written)} architecture(s) ({what}) to {folder}:")
-    for item in written:
-        params = "" if item["params"] is None else f", params {item['params']:,}"
-        click.echo(f"  {item['path'].name}  accuracy {item['accuracy']:.4f}{params}  "
-                   f"{json.dumps(item['genome'], sort_keys=True)}")
-    click.echo("  manifest.csv  (file, rank, trial_id, accuracy, params, genome)")

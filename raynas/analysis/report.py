@@ -8,7 +8,9 @@ Writes into ``DIR/report/`` (or ``--out``):
   (fewer parameters, higher accuracy) highlighted;
 - ``choices.png``: per mutable key, how often each decision appears among the top 10% of the
   completed trials against all trials;
-- ``index.html``: the three plots, the top 10 trials, the counts and the run's settings.
+- ``curves.png``: validation accuracy against epoch, one line per trained trial (a trial an
+  early-stopping scheduler stopped is a short line ending in a cross);
+- ``index.html``: the plots, the top 10 trials, the counts and the run's settings.
 
 It reads the rows with :func:`raynas.results.store.read_trials`, so a run still in progress (rows
 only in the journal) and a run whose trials all failed are reported too. The table helpers
@@ -21,15 +23,14 @@ from __future__ import annotations
 import html
 import json
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import click
 
-from raynas.results.store import (ARCH_PREFIX, ResultsError, completed, counts, journal_path,
-                            pareto_front, ranked, read_run_info, read_trials)
+from raynas.results.store import (ARCH_PREFIX, ResultsError, Status, accuracy_curve, completed,
+                                  counts, journal_path, pareto_front, ranked, read_trials)
+from raynas.results.run_dir import RunDir, RunInfo
 
 TOP_FRACTION = 0.1
 TOP_TABLE = 10
@@ -79,10 +80,11 @@ def decision_frequencies(frame: Any, info: Mapping[str, Any] | None = None,
                          top_fraction: float = TOP_FRACTION) -> dict[str, Any]:
     """Per key, a DataFrame indexed by decision with columns ``top`` and ``all`` (fractions).
 
-    ``top``: among the best ``ceil(top_fraction * completed)`` completed trials (at least
-    one); ``all``: among every trial of the run, whatever its status. ``top`` is all zero
-    when no trial completed. A decision inside a ``Repeat`` block counts only in the trials
-    whose depth builds that block.
+    ``top``: among the best ``ceil(top_fraction * trained)`` trained trials in
+    :func:`~raynas.results.store.ranked` order (completed ones first, then those a scheduler
+    stopped; at least one); ``all``: among every trial of the run, whatever its status.
+    ``top`` is all zero when no trial trained. A decision inside a ``Repeat`` block counts
+    only in the trials whose depth builds that block.
     """
     import pandas as pd
 
@@ -247,8 +249,8 @@ def plot_choices(frame: Any, path: Path, info: Mapping[str, Any] | None = None,
 
     plt = _pyplot()
     tables = decision_frequencies(frame, info, top_fraction)
-    n_top = max(1, math.ceil(top_fraction * len(completed(frame)))) if len(completed(frame)) \
-        else 0
+    n_trained = len(ranked(frame))
+    n_top = max(1, math.ceil(top_fraction * n_trained)) if n_trained else 0
     if not tables:
         fig, ax = plt.subplots(figsize=(6, 3))
         _note(ax, "the space has no mutable keys")
@@ -280,6 +282,47 @@ def plot_choices(frame: Any, path: Path, info: Mapping[str, Any] | None = None,
     return _save(fig, path)
 
 
+def plot_curves(frame: Any, path: Path) -> Path:
+    """Validation accuracy against epoch, one line per trial with a recorded curve: completed
+    trials in blue, stopped ones in orange ending in a cross (where the scheduler stopped it),
+    the best full-fidelity trial in red."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title("validation accuracy by epoch, every trial")
+    ax.grid(alpha=0.3)
+    best = ranked(frame)
+    best_id = best.iloc[0]["trial_id"] if len(best) and \
+        best.iloc[0]["status"] == Status.COMPLETED else None
+    drawn = {Status.COMPLETED.value: 0, Status.STOPPED.value: 0}
+    for trial_id, status, cell in zip(frame["trial_id"], frame["status"],
+                                      frame.get("accuracy_curve", [None] * len(frame))):
+        curve = accuracy_curve(cell)
+        if not curve or status not in drawn:
+            continue
+        epochs = list(range(1, len(curve) + 1))
+        stopped = status == Status.STOPPED
+        label = None if drawn[status] else ("stopped early" if stopped else "completed")
+        ax.plot(epochs, curve, "-", color="tab:orange" if stopped else "tab:blue",
+                alpha=0.45, linewidth=1, marker="." if len(curve) == 1 else None, label=label)
+        if stopped:
+            ax.plot(epochs[-1], curve[-1], "x", color="tab:orange", markersize=5, alpha=0.8)
+        drawn[status] += 1
+        if trial_id == best_id:
+            ax.plot(epochs, curve, "-o", color="tab:red", linewidth=2, markersize=3, zorder=3,
+                    label=f"best full-fidelity trial {trial_id}")
+    if not any(drawn.values()):
+        _note(ax, "no per-epoch accuracy recorded (no trial trained yet, or a run of an older "
+                  "raynas)")
+    else:
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, path)
+
+
 def _short(text: str, width: int = 18) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -298,41 +341,57 @@ def _accuracy(value: Any) -> str:
     return "" if value is None or value != value else f"{float(value):.4f}"
 
 
+def _epochs(row: Any) -> str:
+    """Epochs trained, marked when a scheduler stopped the trial early."""
+    value = row.get("epochs")
+    text = "" if value is None or value != value else str(int(value))
+    return f"{text} (stopped)" if row.get("status") == Status.STOPPED else text
+
+
 def _params(value: Any) -> str:
     return "" if value is None or value != value else f"{int(value):,}"
 
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:4px 8px;
-text-align:left;font-size:0.9em}th{background:#f2f2f2}code,td:nth-child(5){font-family:monospace}
+text-align:left;font-size:0.9em}th{background:#f2f2f2}code,td:nth-child(6){font-family:monospace}
 img{max-width:100%;border:1px solid #eee;margin:0.5em 0}.note{color:#a15c00}"""
 
 
 def write_html(path: Path, run_dir: Path, frame: Any, info: Mapping[str, Any],
-               images: Mapping[str, str], notes: Sequence[str] = ()) -> Path:
-    """One page: notes, counts, top trials, the plots (relative links) and the settings."""
+               images: Mapping[str, str], notes: Sequence[str] = (),
+               refresh_seconds: float | None = None) -> Path:
+    """One page: notes, counts, top trials, the plots (relative links) and the settings.
+
+    ``refresh_seconds``: the page reloads itself that often (a meta refresh), for ``--watch``.
+    """
     n = counts(frame)
     settings = dict(info.get("settings") or {})
     top = ranked(frame).head(TOP_TABLE)
-    top_rows = [(rank, row["trial_id"], _accuracy(row["accuracy"]), _params(row["params"]),
-                 row["genome"]) for rank, (_, row) in enumerate(top.iterrows(), 1)]
+    top_rows = [(rank, row["trial_id"], _accuracy(row["accuracy"]), _epochs(row),
+                 _params(row["params"]), row["genome"])
+                for rank, (_, row) in enumerate(top.iterrows(), 1)]
     parts = [
         "<!DOCTYPE html>", "<html><head><meta charset='utf-8'>",
+        *([f"<meta http-equiv='refresh' content='{max(1, round(refresh_seconds))}'>"]
+          if refresh_seconds else []),
         f"<title>raynas report: {html.escape(run_dir.name)}</title>",
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>raynas report: {html.escape(str(run_dir))}</h1>",
         *[f"<p class='note'>{html.escape(note)}</p>" for note in notes],
         "<h2>Trials</h2>",
-        _table(["completed", "failed", "rejected", "total", "planned"],
-               [(n["completed"], n["failed"], n["rejected"], len(frame),
+        _table(["completed", "stopped", "failed", "rejected", "total", "planned"],
+               [(n["completed"], n["stopped"], n["failed"], n["rejected"], len(frame),
                  settings.get("trials", ""))]),
         f"<h2>Top {TOP_TABLE} trials</h2>",
-        _table(["rank", "trial id", "accuracy", "params", "genome"], top_rows)
+        _table(["rank", "trial id", "accuracy", "epochs", "params", "genome"], top_rows)
         if top_rows else "<p>No trial completed.</p>",
         "<h2>Best accuracy so far</h2>", f"<img src='{images['best']}' alt='best so far'>",
         "<h2>Accuracy vs parameters</h2>", f"<img src='{images['pareto']}' alt='Pareto front'>",
         "<h2>Decisions of the top trials</h2>",
         f"<img src='{images['choices']}' alt='decision frequencies'>",
+        "<h2>Validation accuracy by epoch</h2>",
+        f"<img src='{images['curves']}' alt='accuracy curves'>",
         "<h2>Settings</h2>",
         _table(["setting", "value"], [(k, "" if v is None else v) for k, v in settings.items()]
                + [(label, info[k]) for k, label in (("input_shape", "input shape"),
@@ -365,8 +424,11 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
 
-def build_report(run_dir: str | Path, out: str | Path | None = None) -> Report:
+def build_report(run_dir: str | Path, out: str | Path | None = None,
+                 refresh_seconds: float | None = None) -> Report:
     """Write the plots and ``index.html`` of the run in ``run_dir``; see the module docstring.
+
+    ``refresh_seconds``: make the page reload itself that often (see :mod:`.watch`).
 
     Raises :class:`ResultsError` when ``run_dir`` holds no readable results.
     """
@@ -374,14 +436,15 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Report:
     frame = read_trials(run_dir)
     notes: list[str] = []
     try:
-        info = read_run_info(run_dir)
+        run_info = RunDir(run_dir).read_info()
     except ResultsError as err:
-        info = {}
+        run_info = RunInfo(format_version=0)
         notes.append(f"no run settings: {err}")
+    info = run_info.model_dump(exclude_none=True)
     out = Path(out) if out is not None else run_dir / "report"
     journal = journal_path(run_dir)
     in_progress = journal.exists() and journal.stat().st_size > 0
-    planned = (info.get("settings") or {}).get("trials")
+    planned = run_info.settings.get("trials")
     if in_progress:
         notes.append(f"run in progress (or interrupted): {len(frame)}"
                      + (f" of {planned}" if planned else "")
@@ -403,13 +466,15 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Report:
         "best": plot_best(frame, out / "best.png"),
         "pareto": plot_pareto(frame, out / "pareto.png"),
         "choices": plot_choices(frame, out / "choices.png", info),
+        "curves": plot_curves(frame, out / "curves.png"),
     }
     files["html"] = write_html(out / "index.html", run_dir, frame, info,
-                               {k: p.name for k, p in files.items()}, notes)
+                               {k: p.name for k, p in files.items()}, notes,
+                               refresh_seconds)
     best = ranked(frame)
     return Report(run_dir=run_dir, out=out, files=files, counts=n, total=len(frame),
                   planned=planned, best=best.iloc[0].to_dict() if len(best) else None,
-                  in_progress=in_progress, settings=dict(info.get("settings") or {}),
+                  in_progress=in_progress, settings=dict(run_info.settings),
                   notes=notes)
 
 
@@ -430,31 +495,16 @@ def summary_lines(report: Report) -> list[str]:
     described = ", ".join(f"{k} {s[k]}" for k in ("space", "dataset", "strategy", "epochs")
                           if s.get(k) is not None)
     lines = [f"run: {report.run_dir}" + (f" ({described})" if described else "")]
-    lines += [f"trials: {report.total}{planned} (completed {n['completed']}, failed "
+    stopped = f"stopped {n['stopped']}, " if n.get("stopped") else ""
+    lines += [f"trials: {report.total}{planned} (completed {n['completed']}, {stopped}failed "
              f"{n['failed']}, rejected {n['rejected']})"]
     lines += report.notes
     if report.best is not None:
         b = report.best
-        lines.append(f"best: trial {b['trial_id']}, accuracy {_accuracy(b['accuracy'])}, "
-                     f"params {_params(b['params'])}")
+        partial = "" if b.get("status") == Status.COMPLETED else \
+            f" after {_epochs(b)} epochs: no trial trained fully"
+        lines.append(f"best: trial {b['trial_id']}, accuracy {_accuracy(b['accuracy'])}"
+                     f"{partial}, params {_params(b['params'])}")
         lines.append(f"  genome: {b['genome']}")
     lines.append(f"report: {report.files['html']}")
     return lines
-
-
-@click.command("report")
-@click.argument("run_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for the plots and index.html. [DIR/report]")
-def report_command(run_dir: Path, out: Path | None) -> None:
-    """Plots, an HTML page and a summary of the run in DIR (also while it runs).
-
-    Writes best.png, pareto.png, choices.png and index.html into DIR/report.
-    """
-    try:
-        report = build_report(run_dir, out)
-    except ResultsError as err:
-        click.echo(f"raynas report: error: {err}", err=True)
-        sys.exit(2)
-    for line in summary_lines(report):
-        click.echo(line)

@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import click
 
 from raynas.bench.table import NB201Table, load_table, nasbench201_space
 
@@ -159,67 +158,3 @@ def format_table(result: BenchResult) -> Any:
 
 
 REPORTED_LABEL = "200-epoch test accuracy (%)"
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated ints such as 25,50,100,200, "
-                                 f"got {text!r}") from None
-    if not values or min(values) < 1:
-        raise click.BadParameter(f"expected ints >= 1 such as 25,50,100,200, got {text!r}")
-    return values
-
-
-@click.command("bench")
-@click.option("--strategies", default=None, metavar="NAMES",
-              help="Comma-separated registered strategies. [all]")
-@click.option("--budgets", default=",".join(map(str, DEFAULT_BUDGETS)), show_default=True,
-              help="Comma-separated numbers of queries per run.")
-@click.option("--repeats", default=DEFAULT_REPEATS, show_default=True, type=click.IntRange(min=1),
-              help="Runs (seeds) per strategy and budget.")
-@click.option("--seed", default=0, show_default=True, type=int, help="First seed.")
-@click.option("--table", "table_path", default=None, type=click.Path(dir_okay=False),
-              help="A CSV or Parquet NAS-Bench-201 table of the same shape. [the shipped one]")
-@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False),
-              help="Also write the results to this JSON file.")
-def bench_command(strategies: str | None, budgets: str, repeats: int, seed: int,
-                  table_path: str | None, json_path: str | None) -> None:
-    """Benchmark search strategies on the tabular NAS-Bench-201 (CIFAR-10), no Ray.
-
-    Fitness is the 12-epoch validation accuracy; each run reports the 200-epoch test accuracy
-    of its best-fitness architecture; mean ± std over the seeds, regret to the table's best.
-    """
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
-        TimeElapsedColumn, TimeRemainingColumn
-
-    import raynas.strategies
-
-    budget_list = _int_list(budgets)
-    names = None
-    if strategies:
-        names = [n.strip() for n in strategies.split(",") if n.strip()]
-        for name in names:
-            try:
-                raynas.strategies.get(name)
-            except KeyError as err:
-                raise click.BadParameter(err.args[0], param_hint="--strategies") from None
-    try:
-        table = load_table(table_path)
-    except ValueError as err:
-        raise click.ClickException(str(err)) from None
-    n_strategies = len(names) if names else len(raynas.strategies.names())
-    console = Console()
-    with Progress(TextColumn("bench"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=console, transient=True) as bar:
-        task = bar.add_task("runs", total=n_strategies * len(budget_list) * repeats)
-        result = run_bench(names, budget_list, repeats, table, seed,
-                           progress=lambda n: bar.advance(task, n))
-    console.print(format_table(result))
-    console.print("µs / ask+tell over all budgets: " + ", ".join(
-        f"{name} {us:.0f}" for name, us in result.us_per_call.items())
-        + f"; {repeats} seeds from {seed}; total {result.seconds:.1f} s")
-    if json_path:
-        Path(json_path).write_text(json.dumps(result.to_dict(), indent=2))

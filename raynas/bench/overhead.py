@@ -15,12 +15,13 @@ trial against the same model trained by a plain PyTorch loop in this process.
 from __future__ import annotations
 
 import os
+import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
 import torch
 import torch.nn as nn
 
@@ -140,41 +141,62 @@ def training_throughput(epochs: int = 2) -> tuple[float, float]:
     return in_trial, plain
 
 
-@click.command("bench-overhead")
-@click.option("--trials", default=200, show_default=True, help="Trials per tuned / raynas run.")
-@click.option("--default-trials", default=16, show_default=True,
-              help="Trials for plain Tune defaults (slow: a new process per trial).")
-@click.option("--repeats", default=3, show_default=True,
-              help="Alternating tuned-Tune / raynas runs; medians are reported.")
-@click.option("--num-cpus", type=int, default=None, help="CPUs for the local Ray.")
-def bench_overhead_command(trials: int, default_trials: int, repeats: int,
-                           num_cpus: int | None) -> None:
-    """Trials/s of plain Tune, tuned Tune and raynas on trivial trials, and training throughput."""
-    import statistics
+@dataclass
+class Overhead:
+    """Steady-state trials/s of each way (see the module docstring) and training throughput."""
 
+    ray_version: str
+    cpus: float
+    default_trials: int
+    defaults: float
+    tuned_runs: list[float]
+    ours_runs: list[float]
+    in_trial: float
+    plain: float
+
+    @property
+    def tuned(self) -> float:
+        return statistics.median(self.tuned_runs)
+
+    @property
+    def ours(self) -> float:
+        return statistics.median(self.ours_runs)
+
+
+def measure_overhead(trials: int, default_trials: int, repeats: int,
+                     num_cpus: int | None) -> Overhead:
+    """Run the three ways on a local Ray (``repeats`` alternating tuned-Tune / raynas runs)."""
     import ray
 
     ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
              logging_level="ERROR")
     try:
-        cpus = 1.0
-        click.echo(f"Ray {ray.__version__}, {ray.cluster_resources().get('CPU', 0):g} CPUs, "
-                   f"{cpus:g} CPU per trial; steady-state trials/s from the trials' finish times")
-        defaults = _plain_tune(default_trials, tuned=False, cpus=cpus)
+        cpus = ray.cluster_resources().get("CPU", 0)
+        defaults = _plain_tune(default_trials, tuned=False, cpus=1.0)
         tuned_runs, ours_runs = [], []
         for _ in range(repeats):
-            tuned_runs.append(_plain_tune(trials, tuned=True, cpus=cpus))
-            ours_runs.append(_raynas(trials, cpus=cpus)[0])
-        tuned, ours = statistics.median(tuned_runs), statistics.median(ours_runs)
-        runs = lambda values: ", ".join(f"{v:.1f}" for v in values)  # noqa: E731
-        click.echo(f"plain Tune defaults     {defaults:8.2f} trials/s  ({default_trials} trials)")
-        click.echo(f"plain Tune tuned        {tuned:8.2f} trials/s  (median of {runs(tuned_runs)})")
-        click.echo(f"raynas evolve           {ours:8.2f} trials/s  (median of {runs(ours_runs)}; "
-                   f"real model, Parquet rows)")
-        click.echo(f"raynas / Tune defaults  {ours / defaults:8.1f}x")
-        click.echo(f"raynas / Tune tuned     {ours / tuned:8.2f}x")
+            tuned_runs.append(_plain_tune(trials, tuned=True, cpus=1.0))
+            ours_runs.append(_raynas(trials, cpus=1.0)[0])
         in_trial, plain = training_throughput()
-        click.echo(f"training throughput: in a raynas trial {in_trial:,.0f} samples/s, plain "
-                   f"PyTorch loop {plain:,.0f} samples/s, ratio {in_trial / plain:.2f}")
+        return Overhead(ray.__version__, cpus, default_trials, defaults, tuned_runs, ours_runs,
+                        in_trial, plain)
     finally:
         ray.shutdown()
+
+
+def overhead_lines(result: Overhead) -> list[str]:
+    """The figures as the lines ``raynas bench-overhead`` prints."""
+    runs = lambda values: ", ".join(f"{v:.1f}" for v in values)  # noqa: E731
+    ours, tuned, defaults = result.ours, result.tuned, result.defaults
+    return [
+        f"Ray {result.ray_version}, {result.cpus:g} CPUs, 1 CPU per trial; steady-state "
+        f"trials/s from the trials' finish times",
+        f"plain Tune defaults     {defaults:8.2f} trials/s  ({result.default_trials} trials)",
+        f"plain Tune tuned        {tuned:8.2f} trials/s  (median of {runs(result.tuned_runs)})",
+        f"raynas evolve           {ours:8.2f} trials/s  (median of {runs(result.ours_runs)}; "
+        f"real model, Parquet rows)",
+        f"raynas / Tune defaults  {ours / defaults:8.1f}x",
+        f"raynas / Tune tuned     {ours / tuned:8.2f}x",
+        f"training throughput: in a raynas trial {result.in_trial:,.0f} samples/s, plain "
+        f"PyTorch loop {result.plain:,.0f} samples/s, ratio {result.in_trial / result.plain:.2f}",
+    ]

@@ -23,6 +23,9 @@ FITNESS = "cifar10valid_valid_12ep"
 #: what is reported for the architecture a search picks
 REPORTED = "cifar10_test_200ep"
 REQUIRED_COLUMNS = (*NB201_KEYS, FITNESS, REPORTED)
+#: optional columns: model size of each architecture (the second objective of the MO protocol)
+PARAMS = "params_cifar10"
+FLOPS = "flops_cifar10"
 N_ARCHITECTURES = len(NB201_OPS) ** len(NB201_KEYS)
 DEFAULT_TABLE = Path(__file__).resolve().parent / "data" / "nasbench201_cifar10.parquet"
 
@@ -37,12 +40,15 @@ def nasbench201_space() -> SearchSpace:
 class NB201Table:
     """Fitness and reported accuracy of every architecture, indexed by :meth:`index`.
 
-    ``index(genome) = sum(op_index(edge_i) * 5**i)``.
+    ``index(genome) = sum(op_index(edge_i) * 5**i)``. ``params`` and ``flops`` are ``None`` when
+    the table lacks those columns.
     """
 
     fitness: np.ndarray
     reported: np.ndarray
     source: str
+    params: np.ndarray | None = None
+    flops: np.ndarray | None = None
     _lookup: list[tuple[str, dict[str, int]]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -102,8 +108,11 @@ def load_table(path: str | Path | None = None) -> NB201Table:
         raise ValueError(
             f"--table {path}: every one of the {N_ARCHITECTURES} architectures must appear once; "
             f"{int((counts == 0).sum())} missing, {int((counts > 1).sum())} repeated")
-    arrays = {}
-    for column in (FITNESS, REPORTED):
+    arrays: dict[str, Any] = {}
+    for column in (FITNESS, REPORTED, PARAMS, FLOPS):
+        if column not in frame.columns:
+            arrays[column] = None
+            continue
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
         if not np.isfinite(values).all():
             raise ValueError(f"--table {path}: column {column!r} must hold finite numbers; "
@@ -112,4 +121,5 @@ def load_table(path: str | Path | None = None) -> NB201Table:
         ordered[codes] = values
         ordered.flags.writeable = False
         arrays[column] = ordered
-    return NB201Table(fitness=arrays[FITNESS], reported=arrays[REPORTED], source=str(path))
+    return NB201Table(fitness=arrays[FITNESS], reported=arrays[REPORTED], source=str(path),
+                      params=arrays[PARAMS], flops=arrays[FLOPS])

@@ -8,32 +8,9 @@ from typing import Any
 
 import click
 
-
-def _fail(message: str) -> None:
-    click.echo(f"raynas evolve: error: {message}", err=True)
-    sys.exit(2)
-
-
-def settings_options(command: Any) -> Any:
-    """One ``--option`` per :class:`EvolveSettings` field (its description is the help), so
-    the command line and ``-c FILE.yaml`` take the same settings."""
-    import typing
-
-    from raynas.run.settings import EvolveSettings
-
-    for name, field in reversed(list(EvolveSettings.model_fields.items())):
-        flag = "--" + name.replace("_", "-")
-        kind = next((arg for arg in typing.get_args(field.annotation) if arg is not type(None)),
-                    field.annotation)
-        default = "" if field.default is None else f" [{field.default}]"
-        if kind is bool:
-            option = click.option(f"{flag}/--no-{flag[2:]}", name, default=None,
-                                  help=f"{field.description}{default}")
-        else:
-            option = click.option(flag, name, type=kind, default=None,
-                                  help=f"{field.description}{default}")
-        command = option(command)
-    return command
+from raynas.cli.errors import CommandError, user_errors
+from raynas.cli.options import settings_options
+from raynas.run.settings import EvolveSettings
 
 
 @click.command("evolve")
@@ -42,41 +19,40 @@ def settings_options(command: Any) -> Any:
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False),
               help="Continue the run in this folder up to --trials (its settings are reused).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
-@settings_options
+@settings_options(EvolveSettings)
+@user_errors
 def evolve_command(config_file: str | None, resume_dir: str | None, quiet: bool, **options: Any) -> None:
     """Search the space with a strategy; each candidate is a Ray Tune trial.
 
     With no options: the embedded default (space mnist, dataset digits, regularized
     evolution) on this machine. Results: pandas.read_parquet(OUT / "trials").
     """
-    from pydantic import ValidationError
-
     from raynas.run.driver import evolve, resume_settings  # their errors are ValueErrors
-    from raynas.run.settings import explain, load_yaml, settings_from
+    from raynas.run.settings import load_yaml, settings_from
 
-    try:
-        if config_file and not Path(config_file).is_file():
-            raise ValueError(f"-c {config_file}: no such settings file")
-        file_values = load_yaml(config_file) if config_file else None
-        if resume_dir:
-            overrides = {**(file_values or {}), **{k: v for k, v in options.items() if v is not None}}
-            settings = resume_settings(Path(resume_dir), overrides)
-        else:
-            settings = settings_from(file_values, options)
-        summary = evolve(settings, resume=bool(resume_dir), quiet=quiet)
-    except ValidationError as err:
-        _fail(explain(err))
-    except (ValueError, FileNotFoundError) as err:
-        _fail(str(err))
+    if config_file and not Path(config_file).is_file():
+        raise CommandError(f"-c {config_file}: no such settings file")
+    file_values = load_yaml(config_file) if config_file else None
+    if resume_dir:
+        overrides = {**(file_values or {}), **{k: v for k, v in options.items() if v is not None}}
+        settings = resume_settings(Path(resume_dir), overrides)
+    else:
+        settings = settings_from(file_values, options)
+    summary = evolve(settings, resume=bool(resume_dir), quiet=quiet)
     counts = summary.counts
+    stopped = f"stopped {counts['stopped']}, " if counts.get("stopped") else ""
     click.echo(f"trials: {sum(counts.values())}/{summary.total} (completed {counts['completed']}, "
-               f"failed {counts['failed']}, rejected {counts['rejected']})")
+               f"{stopped}failed {counts['failed']}, rejected {counts['rejected']})")
+    if summary.epochs_trained is not None:
+        click.echo(f"epochs trained: {summary.epochs_trained}")
     if summary.exhausted:
         click.echo(f"every genome of the space was tried; {summary.reevaluated} trial(s) then "
                    f"trained known genomes again, with new seeds")
     if summary.best is not None:
         best = summary.best
-        click.echo(f"best: accuracy {best['accuracy']:.4f}, params {best['params']}, "
+        partial = "" if best["status"] == "completed" else \
+            f" (stopped after {best['epochs']} epochs: no trial trained fully)"
+        click.echo(f"best: accuracy {best['accuracy']:.4f}{partial}, params {best['params']}, "
                    f"trial {best['trial_id']}, genome {best['genome']}")
     else:
         click.echo("no trial completed")

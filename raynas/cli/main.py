@@ -10,10 +10,11 @@ import click
 # command name -> (module, click command attribute)
 COMMANDS = {
     "evolve": ("raynas.cli.evolve", "evolve_command"),
-    "bench": ("raynas.bench.nb201", "bench_command"),
-    "bench-overhead": ("raynas.bench.overhead", "bench_overhead_command"),
-    "report": ("raynas.analysis.report", "report_command"),
-    "export": ("raynas.analysis.export", "export_command"),
+    "bench": ("raynas.cli.bench", "bench_command"),
+    "bench-overhead": ("raynas.cli.bench", "bench_overhead_command"),
+    "bench-fidelity": ("raynas.cli.bench", "bench_fidelity_command"),
+    "report": ("raynas.cli.report", "report_command"),
+    "export": ("raynas.cli.export", "export_command"),
     "train": ("raynas.cli.train", "train_command"),
 }
 
@@ -39,18 +40,18 @@ def main() -> None:
 
 @main.command("list")
 def list_command() -> None:
-    """List the registered search spaces, strategies and datasets."""
+    """List the registered search spaces, strategies and datasets (imports no torch)."""
     import raynas.spaces
     import raynas.strategies
     from raynas import datasets
 
     for name in raynas.spaces.names():
-        factory = raynas.spaces.get(name)
-        shape = "x".join(str(n) for n in factory.input_shape)
-        click.echo(f"space     {name:<14} input {shape}, {factory.num_classes} classes")
+        info = raynas.spaces.info(name)
+        shape = "x".join(str(n) for n in info.input_shape)
+        click.echo(f"space     {name:<14} input {shape}, {info.num_classes} classes")
     for name in raynas.strategies.names():
         click.echo(f"strategy  {name}")
-    for name in datasets.names():
+    for name in datasets.BUILTIN:
         click.echo(f"dataset   {name}")
 
 

@@ -8,10 +8,17 @@ Keys: a mutable without an explicit key gets its module path in the model (``con
 ``cells.0.op``), so the key is the same in every process. A ``MutableScope``'s key
 prefixes the keys of the mutables inside it (``cell1/op``). Keys are bound by
 :func:`bind_keys` (``SearchSpace.from_model``, ``fix`` and ``SearchSpace.apply`` call it).
+
+Until then ``.key`` is never ``None``: a mutable built without a key carries NNI v1's
+counter name (``LayerChoice1``, ``InputChoice2``, ...: one process-wide counter over the
+mutables built without a key, in construction order), kept as ``.nni_key`` after binding.
+A bound space maps those NNI names to its keys (``SearchSpace.aliases``), numbered from
+the model's first such mutable, so that an NNI export keyed by them loads.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Sequence, Union
 
@@ -38,20 +45,24 @@ def _check_key(key: str | None) -> str | None:
 
 
 def reduce_tensors(tensors: list, reduction: str) -> TensorOrList:
-    """Combine the chosen tensors: ``sum``, ``mean``, ``concat`` (dim 1) or ``none`` (the list).
+    """Combine the chosen tensors as NNI v1's ``_tensor_reduction`` does.
 
-    An empty list gives ``None`` (NNI v1: an empty choice returns ``None``).
+    ``none`` returns the list (``[]`` when nothing is chosen); otherwise an empty choice
+    gives ``None`` and a single tensor is returned as is; ``sum`` and ``mean`` add with
+    broadcasting (``(2, 3)`` plus ``(2, 1)`` works); ``concat`` joins on dim 1.
     """
-    if not tensors:
-        return None
     if reduction == "none":
         return list(tensors)
+    if not tensors:
+        return None
     if len(tensors) == 1:
         return tensors[0]
     if reduction == "concat":
         return torch.cat(tensors, dim=1)
-    stacked = torch.stack(tensors)
-    return stacked.sum(0) if reduction == "sum" else stacked.mean(0)
+    total = tensors[0]
+    for tensor in tensors[1:]:
+        total = total + tensor
+    return total if reduction == "sum" else total / len(tensors)
 
 
 def _mask(n: int, indices: Sequence[int], device: torch.device | None = None) -> torch.Tensor:
@@ -67,19 +78,26 @@ def _first_device(values: Sequence[Any]) -> torch.device | None:
     return None
 
 
+_NNI_COUNTER = itertools.count(1)  # NNI v1's global_mutable_counting: mutables built without a key
+
+
 class Mutable(nn.Module):
-    """Base class of the choices; ``key`` is the explicit key until a space binds it."""
+    """Base class of the choices.
+
+    ``key`` is never ``None``: the explicit key, else NNI v1's counter name
+    (``LayerChoice3``: class name plus a process-wide counter over the mutables built
+    without a key) until a search space binds the model, then the bound key (its path
+    key). ``nni_key`` keeps the construction-time key.
+    """
 
     kind: str = ""
 
     def __init__(self, key: str | None = None):
         super().__init__()
         self._explicit_key = _check_key(key)
-        self.key: str | None = key
-
-    @property
-    def choice_names(self) -> list[str]:  # pragma: no cover - overridden
-        raise NotImplementedError
+        self._nni_order: int | None = next(_NNI_COUNTER) if key is None else None
+        self.nni_key: str = key if key is not None else f"{type(self).__name__}{self._nni_order}"
+        self.key: str = self.nni_key
 
     def dimension(self, key: str) -> Dimension:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -122,8 +140,9 @@ class LayerChoice(Mutable):
         self._chosen: list[int] = [0]
 
     @property
-    def choice_names(self) -> list[str]:
-        return list(self.names)
+    def length(self) -> int:
+        """The number of candidates (NNI v1's ``LayerChoice.length``)."""
+        return len(self.names)
 
     @property
     def choices(self) -> list[nn.Module]:
@@ -156,6 +175,7 @@ class LayerChoice(Mutable):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         outputs = [self.choices[i](*args, **kwargs) for i in self._chosen]
+        # one candidate: its output as is; none (an NNI export's []) or several: reduced
         out = outputs[0] if len(outputs) == 1 else reduce_tensors(outputs, self.reduction)
         if self.return_mask:
             return out, _mask(len(self.names), self._chosen, _first_device(outputs))
@@ -168,39 +188,46 @@ class LayerChoice(Mutable):
 class InputChoice(Mutable):
     """Choose a subset of the inputs (NNI v1 ``InputChoice``).
 
-    ``n_candidates`` or ``choose_from`` (names, used as candidate names and as the keys of
-    a dict passed to forward) gives the candidates; names default to ``"0"``, ``"1"``, ...
+    ``n_candidates`` or ``choose_from`` (source labels, the keys of a dict passed to
+    forward) gives the candidates. Candidate names (the decisions of a genome) are the
+    ``choose_from`` labels when they are unique and non-empty, else ``"0"``, ``"1"``, ...
+    (``NO_KEY`` = ``""`` marks an input with no source, as in NNI's ENAS cells; without
+    ``choose_from``, ``choose_from`` is ``[NO_KEY] * n_candidates`` as in NNI). NNI's export
+    names (``""`` for the input of ``n_candidates=1``) are accepted in genomes.
     ``n_chosen=None`` allows any subset, the empty one included; an int requires exactly
-    that many. The forward takes a list (or a dict keyed by ``choose_from``), reduces the
-    chosen inputs (``sum``, ``mean``, ``concat`` on dim 1, ``none`` = list) and returns
-    ``None`` for an empty choice; ``return_mask=True`` returns ``(output, mask)``.
+    that many. The forward takes a list (or a dict keyed by ``choose_from``) and reduces
+    the chosen inputs (see :func:`reduce_tensors`: ``None`` for an empty choice, ``[]``
+    with ``reduction="none"``); ``return_mask=True`` returns ``(output, mask)``.
     """
 
     kind = INPUT
+    NO_KEY = ""
 
     def __init__(self, n_candidates: int | None = None, choose_from: Sequence[str] | None = None,
                  n_chosen: int | None = None, reduction: str = "sum", return_mask: bool = False,
                  key: str | None = None):
         super().__init__(key)
         if choose_from is not None:
-            names = [str(name) for name in choose_from]
-            if n_candidates is not None and n_candidates != len(names):
+            labels = [str(label) for label in choose_from]
+            if not labels:
+                raise ValueError("choose_from needs at least one label, got []")
+            if n_candidates is not None and n_candidates != len(labels):
                 raise ValueError(f"n_candidates={n_candidates} disagrees with choose_from, "
-                                 f"which has {len(names)} entries: {names}")
-            if len(set(names)) != len(names) or not all(names):
-                raise ValueError(f"choose_from names must be unique and non-empty, got {names}")
+                                 f"which has {len(labels)} entries: {labels}")
         elif n_candidates is not None:
             if isinstance(n_candidates, bool) or not isinstance(n_candidates, int) or n_candidates < 1:
                 raise ValueError(f"n_candidates must be a positive int, got {n_candidates!r}")
-            names = [str(i) for i in range(n_candidates)]
+            labels = [self.NO_KEY] * n_candidates
         else:
             raise ValueError("InputChoice needs n_candidates or choose_from; got neither")
+        named = len(set(labels)) == len(labels) and all(labels)
+        names = labels if named else [str(i) for i in range(len(labels))]
         if n_chosen is not None and (isinstance(n_chosen, bool) or not isinstance(n_chosen, int)
                                      or not 0 <= n_chosen <= len(names)):
             raise ValueError(f"n_chosen must be None or an int between 0 and n_candidates "
                              f"({len(names)}), got {n_chosen!r}")
         self.names: list[str] = names
-        self.choose_from: list[str] | None = list(choose_from) if choose_from is not None else None
+        self.choose_from: list[str] = labels
         self.n_candidates = len(names)
         self.n_chosen = n_chosen
         self.reduction = _check_reduction(reduction)
@@ -209,11 +236,16 @@ class InputChoice(Mutable):
         self._chosen: list[int] = list(range(default))
 
     @property
-    def choice_names(self) -> list[str]:
-        return list(self.names)
+    def nni_labels(self) -> tuple[str, ...] | None:
+        """The names NNI's export gives the candidates, where they differ from ``names``
+        (NNI names them by ``choose_from`` when its labels are unique, else by index)."""
+        if self.choose_from == self.names or len(set(self.choose_from)) != len(self.choose_from):
+            return None
+        return tuple(self.choose_from)
 
     def dimension(self, key: str) -> Dimension:
-        return Dimension(key=key, kind=INPUT, choices=tuple(self.names), n_chosen=self.n_chosen)
+        return Dimension(key=key, kind=INPUT, choices=tuple(self.names), n_chosen=self.n_chosen,
+                         labels=self.nni_labels)
 
     def set_choice(self, indices: Sequence[int]) -> None:
         self._chosen = sorted(int(i) for i in indices)
@@ -223,7 +255,7 @@ class InputChoice(Mutable):
         return [self.names[i] for i in self._chosen]
 
     def forward(self, optional_inputs: Sequence[Any] | Mapping[str, Any]) -> Any:
-        return select_inputs(optional_inputs, self.names, self._chosen, self.reduction,
+        return select_inputs(optional_inputs, self.choose_from, self._chosen, self.reduction,
                              self.return_mask, self.key)
 
     def extra_repr(self) -> str:
@@ -234,17 +266,25 @@ class InputChoice(Mutable):
 def select_inputs(optional_inputs: Sequence[Any] | Mapping[str, Any], names: Sequence[str],
                   chosen: Sequence[int], reduction: str, return_mask: bool,
                   key: str | None) -> Any:
-    """The InputChoice forward over a fixed selection (shared by supernet and fixed model)."""
+    """The InputChoice forward over a fixed selection (shared by supernet and fixed model).
+
+    ``names``: the ``choose_from`` labels, which key a dict input (in NNI's order).
+    """
     if isinstance(optional_inputs, Mapping):
-        missing = [name for name in names if name not in optional_inputs]
+        missing = [name for name in dict.fromkeys(names) if name not in optional_inputs]
         if missing:
             raise ValueError(f"InputChoice {key!r}: the input dict misses {missing}; "
-                             f"it must hold {list(names)}")
+                             f"it must hold {list(dict.fromkeys(names))}")
         optional_inputs = [optional_inputs[name] for name in names]
     if not isinstance(optional_inputs, (list, tuple)) or len(optional_inputs) != len(names):
         got = len(optional_inputs) if isinstance(optional_inputs, (list, tuple)) else type(optional_inputs).__name__
         raise ValueError(f"InputChoice {key!r} takes a list of {len(names)} inputs, got {got}")
     picked = [optional_inputs[i] for i in chosen]
+    if reduction != "none" and any(value is None for value in picked):
+        empty = [names[i] or str(i) for i in chosen if optional_inputs[i] is None]
+        raise ValueError(f"InputChoice {key!r} chose input(s) {empty}, which are None (the "
+                         f"output of a LayerChoice fixed to no operation, []); a genome may "
+                         f"leave a LayerChoice empty only where no InputChoice chooses it")
     out = reduce_tensors(picked, reduction)
     if return_mask:
         return out, _mask(len(names), chosen, _first_device(optional_inputs))
@@ -322,7 +362,24 @@ def bind_keys(model: nn.Module) -> Binding:
         bound[id(module)] = key
         mutables.append(module)
         paths.append(path)
-    return Binding(SearchSpace(list(dimensions.values())), mutables, paths)
+    space = SearchSpace(list(dimensions.values()), aliases=nni_names(mutables))
+    return Binding(space, mutables, paths)
+
+
+def nni_names(mutables: Sequence[Mutable]) -> dict[str, str]:
+    """NNI v1's automatic key of each mutable built without a key, mapped to its bound key.
+
+    NNI names such a mutable ``<class name><n>`` from one process-wide counter in
+    construction order, starting at 1. The numbers here count from the first of these
+    mutables, assuming, as in an NNI script, that the model is the only one built since
+    the counter started (mutables built in between and dropped keep their gap).
+    """
+    auto = {id(m): m for m in mutables if m._nni_order is not None}
+    if not auto:
+        return {}
+    first = min(m._nni_order for m in auto.values())
+    return {f"{type(m).__name__}{m._nni_order - first + 1}": m.key
+            for m in sorted(auto.values(), key=lambda m: m._nni_order)}
 
 
 def _check_shared(key: str, first: Dimension, first_path: str, other: Dimension, path: str) -> None:
@@ -345,8 +402,13 @@ def _check_shared(key: str, first: Dimension, first_path: str, other: Dimension,
 
 
 def decision_indices(dimension: Dimension, decision: Any) -> list[int]:
-    """Candidate indices of a canonical decision."""
-    names = list(decision) if dimension.kind == INPUT else [decision]
+    """Candidate indices of a canonical decision (``[]`` for an empty LayerChoice decision)."""
+    if dimension.kind == LAYER:
+        names = list(decision) if isinstance(decision, list) else [decision]
+    elif dimension.kind == INPUT:
+        names = list(decision)
+    else:  # a value choice: the value itself
+        names = [decision]
     return [dimension.choices.index(name) for name in names]
 
 

@@ -25,7 +25,7 @@ import itertools
 import json
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Protocol, Sequence, Union
 
 import numpy as np
@@ -133,7 +133,11 @@ class Dimension:
     ints, floats, strs). For ``kind="input"``, ``n_chosen=None`` allows any subset (the
     empty one included); an int requires exactly that many inputs. ``when`` (see the module
     docstring) makes the decision conditional on depth decisions: ``((("d", 2),),)``, one
-    clause, means "when decision ``d`` is at least 2".
+    clause, means "when decision ``d`` is at least 2"; it is part of the dimension's identity.
+    ``labels`` (input only, optional): NNI v1's ``choose_from`` labels of the candidates
+    when they differ from ``choices`` and are unique (``("",)`` for ``n_candidates=1``),
+    so that a decision may name a candidate the way an NNI export does; it is a lookup
+    aid, not part of the dimension's identity (``==`` and ``hash`` ignore it).
     """
 
     key: str
@@ -141,6 +145,7 @@ class Dimension:
     choices: tuple[Any, ...]
     n_chosen: int | None = None
     when: Condition = ()
+    labels: tuple[str, ...] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.key, str) or not self.key:
@@ -171,6 +176,14 @@ class Dimension:
             raise ValueError(
                 f"dimension {self.key!r}: n_chosen must be between 0 and the number of "
                 f"candidates ({len(self.choices)}), got {self.n_chosen}")
+        if self.labels is not None:
+            labels = tuple(str(label) for label in self.labels)
+            if self.kind != INPUT or len(labels) != len(self.choices) \
+                    or len(set(labels)) != len(labels):
+                raise ValueError(
+                    f"dimension {self.key!r}: labels apply to an input dimension and need one "
+                    f"unique label per candidate ({len(self.choices)}), got {list(labels)}")
+            object.__setattr__(self, "labels", labels)
 
     @property
     def numeric(self) -> bool:
@@ -228,8 +241,13 @@ class Dimension:
 
         Accepts NNI v1 export forms too: a candidate name, an index, or a one-hot (LayerChoice)
         / multi-hot (InputChoice) list of booleans (or of floats 0.0 / 1.0); numpy arrays
-        count as lists. A value choice takes the value itself (a number equal to a numeric
-        candidate gives that candidate: ``32.0`` -> ``32``), never an index.
+        count as lists; an input candidate may be named by its NNI label (``""`` for the only
+        candidate of ``InputChoice(n_candidates=1)``). A LayerChoice decision may be empty
+        (``[]`` or an all-false mask: NNI's DARTS exports give it for an edge that an
+        InputChoice drops); its canonical form is ``[]`` and the fixed model holds no
+        operation there. Strategies never propose it. A value choice takes the value itself
+        (a number equal to a numeric candidate gives that candidate: ``32.0`` -> ``32``),
+        never an index.
         """
         if isinstance(decision, np.ndarray):
             decision = decision.tolist()
@@ -251,6 +269,8 @@ class Dimension:
         if isinstance(item, str):
             if item in self.choices:
                 return self.choices.index(item)
+            if self.labels is not None and item in self.labels:
+                return self.labels.index(item)
             raise self._invalid(decision, f"unknown candidate {item!r}")
         if isinstance(item, (int, np.integer)):
             if 0 <= int(item) < len(self.choices):
@@ -279,13 +299,18 @@ class Dimension:
                     return choice
         raise self._invalid(decision)
 
-    def _normalize_layer(self, decision: Any) -> str:
+    def _normalize_layer(self, decision: Any) -> str | list:
         if isinstance(decision, (list, tuple)):
             picked = self._from_bools(list(decision))
             if picked is None and len(decision) == 1:
                 picked = [self._index(decision[0], decision)]
+            if picked is None and not decision:
+                picked = []
+            if picked == []:
+                return []  # NNI v1: no operation on this edge
             if picked is None or len(picked) != 1:
-                raise self._invalid(decision, "a LayerChoice takes exactly one candidate")
+                raise self._invalid(decision, "a LayerChoice takes exactly one candidate, "
+                                    "or none ([]) in an NNI export")
             return self.choices[picked[0]]
         return self.choices[self._index(decision, decision)]
 
@@ -308,11 +333,13 @@ class Dimension:
                 "n_chosen": self.n_chosen}
         if self.when:
             data["when"] = [dict(clause) for clause in self.when]
+        if self.labels is not None:
+            data["labels"] = list(self.labels)
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Dimension":
-        allowed = {"key", "kind", "choices", "n_chosen", "when"}
+        allowed = {"key", "kind", "choices", "n_chosen", "when", "labels"}
         unknown = set(data) - allowed
         if unknown:
             raise ValueError(f"unknown dimension fields {sorted(unknown)}; allowed: {sorted(allowed)}")
@@ -329,23 +356,38 @@ class Dimension:
         when = data.get("when", [])
         if not isinstance(when, list) or not all(isinstance(c, dict) for c in when):
             raise ValueError(f"\"when\" must be a list of {{depth key: count}} objects, got {when!r}")
+        labels = data.get("labels")
+        if labels is not None and (not isinstance(labels, list)
+                                   or not all(isinstance(label, str) for label in labels)):
+            raise ValueError(f"labels must be a list of strings or null, got {labels!r}")
         return cls(key=data.get("key"), kind=data.get("kind"), choices=tuple(choices),
-                   n_chosen=n_chosen, when=tuple(tuple(c.items()) for c in when))
+                   n_chosen=n_chosen, when=tuple(tuple(c.items()) for c in when),
+                   labels=tuple(labels) if labels is not None else None)
 
 
 class SearchSpace:
     """An ordered set of dimensions, one per distinct mutable key (model order).
 
     Value semantics: two spaces with the same dimensions are equal and hash equally.
+    ``aliases`` maps other names of a key to it: NNI v1's automatic counter names
+    (``LayerChoice1``, ``InputChoice2``, ...) of a model's mutables, so that an NNI export
+    keyed by them validates; a lookup aid, not part of the space's identity.
     """
 
-    def __init__(self, dimensions: Sequence[Dimension]):
+    def __init__(self, dimensions: Sequence[Dimension], aliases: Mapping[str, str] | None = None):
         self.dimensions: tuple[Dimension, ...] = tuple(dimensions)
         keys = [d.key for d in self.dimensions]
         duplicated = sorted({k for k in keys if keys.count(k) > 1})
         if duplicated:
             raise ValueError(f"a search space lists each key once; duplicated: {duplicated}")
         self._by_key = {d.key: d for d in self.dimensions}
+        self.aliases: dict[str, str] = {}
+        for alias, key in (aliases or {}).items():
+            if key not in self._by_key:
+                raise ValueError(f"alias {alias!r} names unknown key {key!r}; known keys: {keys}")
+            if alias in self._by_key:
+                continue  # a real key always wins over an alias of the same name
+            self.aliases[str(alias)] = key
         self._gates = self._check_conditions()
         self._size: int | None = None
 
@@ -476,6 +518,7 @@ class SearchSpace:
         """
         if not isinstance(genome, Mapping):
             raise ValueError(f"a genome must be a mapping {{key: decision}}, got {type(genome).__name__}")
+        genome = self._expand_nni_names(genome)
         genome = self._expand_scope_aliases(genome)
         unknown = [k for k in genome if k not in self._by_key]
         if unknown:
@@ -490,6 +533,21 @@ class SearchSpace:
             raise ValueError(f"genome misses key(s) {missing}; expected {details}")
         return self.canonical({d.key: given[d.key] if d.key in given else d.default()
                                for d in self.dimensions})
+
+    def _expand_nni_names(self, genome: Mapping[str, Any]) -> Mapping[str, Any]:
+        """NNI v1 names a mutable without a key by a counter (``LayerChoice1``); map such
+        names to this space's keys through :attr:`aliases`."""
+        named = [k for k in genome if k not in self._by_key and k in self.aliases]
+        if not named:
+            return genome
+        expanded = dict(genome)
+        for alias in named:
+            key = self.aliases[alias]
+            if key in genome:
+                raise ValueError(f"the genome names key {key!r} twice: as {key!r} and as its NNI "
+                                 f"name {alias!r}; keep one of them")
+            expanded[key] = expanded.pop(alias)
+        return expanded
 
     def _expand_scope_aliases(self, genome: Mapping[str, Any]) -> Mapping[str, Any]:
         """NNI v1 keeps explicit keys global; here a MutableScope prefixes them
@@ -524,11 +582,16 @@ class SearchSpace:
 
     @staticmethod
     def genome_id(genome: Mapping[str, Any]) -> str:
-        """A canonical text form of a (validated) genome: equal genomes, equal ids."""
-        return json.dumps(dict(genome), sort_keys=True, separators=(",", ":"))
+        """The canonical text of a (validated) genome: equal genomes, equal ids. It is also
+        the ``genome`` column of a run's rows (keys sorted, ``json.dumps``' default spacing)."""
+        return json.dumps(dict(genome), sort_keys=True)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": "raynas.core.space/1", "dimensions": [d.to_dict() for d in self.dimensions]}
+        data: dict[str, Any] = {"format": "raynas.core.space/1",
+                                "dimensions": [d.to_dict() for d in self.dimensions]}
+        if self.aliases:
+            data["aliases"] = dict(self.aliases)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "SearchSpace":
@@ -538,7 +601,11 @@ class SearchSpace:
         dims = data.get("dimensions")
         if not isinstance(dims, list):
             raise ValueError(f"\"dimensions\" must be a list, got {type(dims).__name__}")
-        return cls([Dimension.from_dict(d) for d in dims])
+        aliases = data.get("aliases")
+        if aliases is not None and (not isinstance(aliases, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in aliases.items())):
+            raise ValueError(f"\"aliases\" must map strings to keys, got {aliases!r}")
+        return cls([Dimension.from_dict(d) for d in dims], aliases=aliases)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())

@@ -10,9 +10,10 @@ Registered datasets (``names()``):
   handwritten digits, 10 classes), resized bilinearly to the requested H x W and repeated over
   channels when the space wants C > 1; a fixed stratified 70/15/15 split (seed 0).
 - ``mnist``, ``fashion_mnist`` (1x28x28, 10 classes): the official idx files (optionally
-  ``.gz``) under ``<data_dir>/MNIST/raw/`` and ``<data_dir>/FashionMNIST/raw/``.
+  ``.gz``) under ``<data_dir>/MNIST/raw/`` and ``<data_dir>/FashionMNIST/raw/``, read by
+  torchvision's ``MNIST`` / ``FashionMNIST``.
 - ``cifar10`` (3x32x32, 10 classes): the official python pickles under
-  ``<data_dir>/cifar-10-batches-py/``.
+  ``<data_dir>/cifar-10-batches-py/``, read by torchvision's ``CIFAR10``.
 
 For the three file-backed datasets the validation split is a fixed held-out slice (the last
 10%, at most 5,000 images) of the official training set and the test split is the official
@@ -26,7 +27,6 @@ computed on the training split, and applied on the fly (:meth:`DatasetBundle.nor
 
 from __future__ import annotations
 
-import gzip
 import os
 import pickle
 from dataclasses import dataclass, field
@@ -152,6 +152,8 @@ def load(name: str, data_dir: str | os.PathLike[str] | None = None,
         raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
     root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     bundle = loader(data_dir=root, input_shape=shape, download=bool(download))
+    if shape is not None:  # digits is resized to it; the file-backed datasets are not
+        check_fits(bundle, shape, bundle.num_classes)
     if limit is not None and limit < len(bundle.train_y):
         bundle.train_x = bundle.train_x[:limit].clone()
         bundle.train_y = bundle.train_y[:limit].clone()
@@ -245,15 +247,6 @@ def _holdout(x: torch.Tensor, y: torch.Tensor) -> tuple[tuple[torch.Tensor, torc
     return (x[:cut].clone(), y[:cut].clone()), (x[cut:].clone(), y[cut:].clone())
 
 
-def _check_native_shape(name: str, native: Shape, input_shape: Shape | None,
-                        num_classes: int) -> None:
-    if input_shape is not None and tuple(input_shape) != native:
-        raise ValueError(
-            f"dataset {name!r} (input_shape={native}, num_classes={num_classes}) does not fit "
-            f"the space (input_shape={tuple(input_shape)}): {name!r} is not resized; use "
-            f"dataset 'digits' (resized to any shape) or a space whose input is {native}")
-
-
 def _lock(root: Path):
     import filelock
 
@@ -303,31 +296,11 @@ def _load_digits(data_dir: Path, input_shape: Shape | None, download: bool) -> D
 
 
 # ------------------------------------------------------------------ MNIST / Fashion-MNIST
+# torchvision's dataset classes read the official files; raynas only finds them (or has
+# torchvision download them) and makes the fixed splits.
 
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
-               0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 _MNIST_FILES = {"train_x": "train-images-idx3-ubyte", "train_y": "train-labels-idx1-ubyte",
                 "test_x": "t10k-images-idx3-ubyte", "test_y": "t10k-labels-idx1-ubyte"}
-
-
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an idx file (the MNIST format; ``.gz`` compressed or not) into a numpy array."""
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path} is not an idx file (bad magic number {data[:4]!r})")
-    dtype = np.dtype(_IDX_DTYPES[data[2]])
-    ndim = data[3]
-    dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
-    offset = 4 + 4 * ndim
-    expected = int(np.prod(dims)) * dtype.itemsize
-    if len(data) - offset != expected:
-        raise ValueError(f"{path}: idx header says {dims} ({expected} bytes) but the file holds "
-                         f"{len(data) - offset} bytes of data")
-    return np.frombuffer(data, dtype=dtype, offset=offset).reshape(dims).astype(
-        dtype.newbyteorder("=") if dtype.itemsize > 1 else dtype)
 
 
 def _find_raw(folder: Path, stem: str) -> Path | None:
@@ -337,11 +310,10 @@ def _find_raw(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def _load_mnist_like(name: str, folder_name: str, tv_class: str, data_dir: Path,
-                     input_shape: Shape | None, download: bool,
-                     class_names: Sequence[str]) -> DatasetBundle:
-    _check_native_shape(name, (1, 28, 28), input_shape, 10)
-    raw = data_dir / folder_name / "raw"
+def _mnist_files(name: str, raw: Path, data_dir: Path, tv_class: str, download: bool) -> None:
+    """Make sure ``raw`` holds the four idx files, uncompressed as torchvision reads them: a
+    ``.gz`` copy is extracted (as torchvision does after a download); absent ones are
+    downloaded when asked, else a :class:`DatasetNotFound` naming them."""
 
     def present() -> dict[str, Path | None]:
         return {k: _find_raw(raw, stem) for k, stem in _MNIST_FILES.items()}
@@ -352,82 +324,97 @@ def _load_mnist_like(name: str, folder_name: str, tv_class: str, data_dir: Path,
             raise _missing(name, raw, [f"{_MNIST_FILES[k]}[.gz]" for k, p in files.items()
                                        if p is None])
         with _lock(data_dir):
-            files = present()
-            if any(p is None for p in files.values()):
+            if any(p is None for p in present().values()):
                 import torchvision.datasets as tvd
 
                 getattr(tvd, tv_class)(str(data_dir), train=True, download=True)
-                files = present()
+        files = present()
         if any(p is None for p in files.values()):  # pragma: no cover - torchvision changed
             raise _missing(name, raw, [_MNIST_FILES[k] for k, p in files.items() if p is None])
+    if any(p.suffix == ".gz" for p in files.values()):  # type: ignore[union-attr]
+        from torchvision.datasets.utils import extract_archive
 
-    arrays = {k: read_idx(p) for k, p in files.items()}  # type: ignore[arg-type]
-    for split in ("train", "test"):
-        x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
-        if x.ndim != 3 or x.shape[1:] != (28, 28) or y.ndim != 1 or len(x) != len(y):
-            raise ValueError(f"dataset {name!r} in {raw}: {split} images {x.shape} and labels "
-                             f"{y.shape} are not N x 28 x 28 and N")
-    x_train = torch.from_numpy(arrays["train_x"].astype(np.uint8)).unsqueeze(1)
-    y_train = torch.from_numpy(arrays["train_y"].astype(np.int64))
-    x_test = torch.from_numpy(arrays["test_x"].astype(np.uint8)).unsqueeze(1)
-    y_test = torch.from_numpy(arrays["test_y"].astype(np.int64))
-    train, valid = _holdout(x_train, y_train)
-    return _bundle(name, train, valid, (x_test, y_test), 10, class_names)
+        with _lock(data_dir):
+            for path in files.values():
+                if path.suffix == ".gz" and not path.with_suffix("").is_file():  # type: ignore
+                    extract_archive(str(path), str(raw))
+
+
+def _load_mnist_like(name: str, folder_name: str, tv_class: str, data_dir: Path,
+                     input_shape: Shape | None, download: bool) -> DatasetBundle:
+    import torchvision.datasets as tvd
+
+    raw = data_dir / folder_name / "raw"
+    _mnist_files(name, raw, data_dir, tv_class, download)
+    cls = getattr(tvd, tv_class)
+    try:
+        train_set = cls(str(data_dir), train=True, download=False)
+        test_set = cls(str(data_dir), train=False, download=False)
+    except (RuntimeError, AssertionError, ValueError) as err:
+        raise ValueError(f"dataset {name!r} in {raw}: not readable idx files: {err}") from None
+    train, valid = _holdout(train_set.data.unsqueeze(1), train_set.targets.to(torch.int64))
+    test = (test_set.data.unsqueeze(1), test_set.targets.to(torch.int64))
+    return _bundle(name, train, valid, test, 10, list(train_set.classes))
 
 
 @register_dataset("mnist")
 def _load_mnist(data_dir: Path, input_shape: Shape | None, download: bool) -> DatasetBundle:
-    return _load_mnist_like("mnist", "MNIST", "MNIST", data_dir, input_shape, download,
-                            [str(i) for i in range(10)])
+    return _load_mnist_like("mnist", "MNIST", "MNIST", data_dir, input_shape, download)
 
 
 @register_dataset("fashion_mnist")
 def _load_fashion_mnist(data_dir: Path, input_shape: Shape | None,
                         download: bool) -> DatasetBundle:
-    return _load_mnist_like(
-        "fashion_mnist", "FashionMNIST", "FashionMNIST", data_dir, input_shape, download,
-        ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-         "Bag", "Ankle boot"])
+    return _load_mnist_like("fashion_mnist", "FashionMNIST", "FashionMNIST", data_dir,
+                            input_shape, download)
 
 
 # ------------------------------------------------------------------ CIFAR-10
 
 _CIFAR_FOLDER = "cifar-10-batches-py"
-_CIFAR_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
-_CIFAR_TEST = "test_batch"
-_CIFAR_META = "batches.meta"
+_CIFAR_FILES = [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]
+_CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                  "ship", "truck")
 
 
-def _unpickle(path: Path) -> dict[str, Any]:
-    # The official format is a python pickle (as torchvision reads it); keys may be bytes.
-    with open(path, "rb") as f:
-        obj = pickle.load(f, encoding="latin1")
-    if not isinstance(obj, dict):
-        raise ValueError(f"{path} is not a CIFAR batch (a pickled dict), got {type(obj).__name__}")
-    return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
+def _cifar10_class() -> type:
+    """torchvision's ``CIFAR10`` reading the batches that are present: it checks the files
+    exist, not the official checksums (as raynas always has), and takes its class names from
+    ``batches.meta`` when there is one."""
+    import torchvision.datasets as tvd
+
+    class PresentCIFAR10(tvd.CIFAR10):
+        def _check_integrity(self) -> bool:
+            folder = Path(self.root) / self.base_folder
+            return all((folder / f).is_file() for f, _ in self.train_list + self.test_list)
+
+        def _load_meta(self) -> None:
+            path = Path(self.root) / self.base_folder / self.meta["filename"]
+            self.classes = list(_CIFAR_CLASSES)
+            if path.is_file():
+                with open(path, "rb") as f:
+                    self.classes = list(pickle.load(f, encoding="latin1")[self.meta["key"]])
+            self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+
+    return PresentCIFAR10
 
 
-def _cifar_batch(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    d = _unpickle(path)
-    if "data" not in d or "labels" not in d:
-        raise ValueError(f"{path} is not a CIFAR-10 batch: keys {sorted(d)} lack data/labels")
-    data = np.asarray(d["data"], dtype=np.uint8)
-    labels = np.asarray(d["labels"], dtype=np.int64)
-    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
-        raise ValueError(f"{path}: data {data.shape} and labels {labels.shape} are not "
-                         f"N x 3072 and N")
-    return (torch.from_numpy(data.reshape(-1, 3, 32, 32).copy()),
-            torch.from_numpy(labels))
+def _cifar_split(cls: type, data_dir: Path, train: bool) -> tuple[Any, tuple[torch.Tensor, torch.Tensor]]:
+    try:
+        part = cls(str(data_dir), train=train, download=False)
+    except (KeyError, ValueError, pickle.UnpicklingError, EOFError) as err:
+        raise ValueError(f"dataset 'cifar10' in {data_dir / _CIFAR_FOLDER}: not readable "
+                         f"CIFAR-10 batches: {type(err).__name__}: {err}") from None
+    x = torch.from_numpy(np.ascontiguousarray(part.data.transpose(0, 3, 1, 2)))  # NHWC -> NCHW
+    return part, (x, torch.as_tensor(part.targets, dtype=torch.int64))
 
 
 @register_dataset("cifar10")
 def _load_cifar10(data_dir: Path, input_shape: Shape | None, download: bool) -> DatasetBundle:
-    _check_native_shape("cifar10", (3, 32, 32), input_shape, 10)
     folder = data_dir / _CIFAR_FOLDER
-    needed = [*_CIFAR_TRAIN, _CIFAR_TEST]
 
     def missing() -> list[str]:
-        return [f for f in needed if not (folder / f).is_file()]
+        return [f for f in _CIFAR_FILES if not (folder / f).is_file()]
 
     if missing():
         if not download:
@@ -439,17 +426,8 @@ def _load_cifar10(data_dir: Path, input_shape: Shape | None, download: bool) -> 
                 tvd.CIFAR10(str(data_dir), train=True, download=True)
         if missing():  # pragma: no cover - torchvision changed
             raise _missing("cifar10", folder, missing())
-
-    parts = [_cifar_batch(folder / f) for f in _CIFAR_TRAIN]
-    x_train = torch.cat([p[0] for p in parts])
-    y_train = torch.cat([p[1] for p in parts])
-    test = _cifar_batch(folder / _CIFAR_TEST)
-    class_names: Sequence[str] = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
-                                  "horse", "ship", "truck")
-    if (folder / _CIFAR_META).is_file():
-        meta = _unpickle(folder / _CIFAR_META)
-        label_names = meta.get("label_names")
-        if label_names:
-            class_names = [n.decode() if isinstance(n, bytes) else str(n) for n in label_names]
+    cls = _cifar10_class()
+    train_set, (x_train, y_train) = _cifar_split(cls, data_dir, train=True)
+    _, test = _cifar_split(cls, data_dir, train=False)
     train, valid = _holdout(x_train, y_train)
-    return _bundle("cifar10", train, valid, test, 10, class_names)
+    return _bundle("cifar10", train, valid, test, 10, train_set.classes)

@@ -22,13 +22,35 @@ import math
 import os
 import time
 import uuid
+from enum import Enum
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-STATUSES = ("completed", "failed", "rejected")
+from raynas.core.files import atomic_write
+from raynas.core.space import SearchSpace
+from raynas.results.errors import ResultsError
+from raynas.results.run_dir import RunDir, RunInfo
+
+
+
+class Status(str, Enum):
+    """A row's status: the one list of them (``Status.COMPLETED == "completed"``)."""
+
+    COMPLETED = "completed"  # trained; accuracy is its validation accuracy
+    FAILED = "failed"        # the candidate raised (shape error, NaN loss, OOM) or was lost
+    REJECTED = "rejected"    # screened out before training (--max-params, --max-flops)
+    STOPPED = "stopped"      # early-stopped by a scheduler (--scheduler); accuracy: its last
+
+    def __str__(self) -> str:
+        return self.value
+
+
+STATUSES = tuple(status.value for status in Status)
+#: The ``stage`` of a one-shot run's row (null for ``evolve`` rows).
+STAGES = ("oneshot", "retrain")
 ARCH_PREFIX = "arch."
 
 # Fixed columns, in order; one ``arch.<key>`` string column per mutable key follows ``genome``.
@@ -43,6 +65,7 @@ BASE_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("params", pa.int64()),
     ("flops", pa.int64()),
     ("epochs", pa.int64()),
+    ("accuracy_curve", pa.string()),
     ("train_seconds", pa.float64()),
     ("samples_per_second", pa.float64()),
     ("node", pa.string()),
@@ -53,11 +76,8 @@ BASE_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("error", pa.string()),
     ("strategy", pa.string()),
     ("seed", pa.int64()),
+    ("stage", pa.string()),
 ]
-
-
-class ResultsError(ValueError):
-    """A results folder or file that cannot be read, with the file and the way out."""
 
 
 def results_schema(keys: Sequence[str]) -> pa.Schema:
@@ -76,17 +96,27 @@ def arch_value(decision: Any) -> str:
     return decision if isinstance(decision, str) else json.dumps(decision)
 
 
+def genome_text(genome: Mapping[str, Any]) -> str:
+    """A genome as the ``genome`` column's text: the one canonical form (see
+    :meth:`SearchSpace.genome_id`), equal for equal genomes."""
+    return SearchSpace.genome_id(genome)
+
+
 def make_row(keys: Sequence[str], genome: Mapping[str, Any], **values: Any) -> dict[str, Any]:
     """A row with ``genome`` as JSON text plus one ``arch.<key>`` column per key."""
     status = values.get("status")
     if status not in STATUSES:
         raise ValueError(f"status must be one of {list(STATUSES)}, got {status!r}")
+    values["status"] = Status(status).value
+    stage = values.get("stage")
+    if stage is not None and stage not in STAGES:
+        raise ValueError(f"stage must be one of {list(STAGES)} or None, got {stage!r}")
     row: dict[str, Any] = {name: None for name, _ in BASE_COLUMNS}
     unknown = set(values) - set(row)
     if unknown:
         raise ValueError(f"unknown result columns {sorted(unknown)}; known: {list(row)}")
     row.update(values)
-    row["genome"] = json.dumps(dict(genome), sort_keys=True)
+    row["genome"] = genome_text(genome)
     for key in keys:
         row[ARCH_PREFIX + key] = arch_value(genome[key])
     return row
@@ -102,18 +132,10 @@ class ResultsWriter:
 
     def __init__(self, run_dir: str | os.PathLike[str], keys: Sequence[str],
                  flush_interval: float = 1.0, max_parts: int = 32):
-        from filelock import FileLock, Timeout
-
         self.run_dir = Path(run_dir)
         self.trials_dir = self.run_dir / "trials"
         self.trials_dir.mkdir(parents=True, exist_ok=True)
-        # One writer per run: the OS drops the lock with its process, even on SIGKILL.
-        self._lock = FileLock(str(self.run_dir / ".writer.lock"))
-        try:
-            self._lock.acquire(timeout=0)
-        except Timeout:
-            raise ResultsError(f"{self.run_dir} is being written by another raynas process; "
-                               f"wait for it to end (or stop it) before resuming") from None
+        self._lock = RunDir(self.run_dir).acquire_writer_lock()
         self.journal_path = journal_path(self.run_dir)
         self.keys = list(keys)
         self.schema = results_schema(self.keys)
@@ -165,7 +187,7 @@ class ResultsWriter:
     def _write_part(self, rows: Sequence[Mapping[str, Any]]) -> Path:
         table = pa.Table.from_pylist([_coerce(row) for row in rows], schema=self.schema)
         name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
-        return _atomic_write(table, self.trials_dir / name)
+        return _write_parquet(table, self.trials_dir / name)
 
     def _recover_journal(self) -> None:
         """Move journaled rows that no part file holds yet into a new part."""
@@ -217,11 +239,8 @@ def _coerce(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _atomic_write(table: pa.Table, path: Path) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
-    return path
+def _write_parquet(table: pa.Table, path: Path) -> Path:
+    return atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
 
 def compact_parts(trials_dir: Path, schema: pa.Schema) -> None:
@@ -231,7 +250,7 @@ def compact_parts(trials_dir: Path, schema: pa.Schema) -> None:
         return
     table = pa.concat_tables([pq.read_table(p, schema=schema) for p in parts])
     table = table.sort_by([("order", "ascending")])
-    merged = _atomic_write(table, trials_dir / f"part-{time.time_ns():020d}-compact.parquet")
+    merged = _write_parquet(table, trials_dir / f"part-{time.time_ns():020d}-compact.parquet")
     for part in parts:
         if part != merged:
             part.unlink()
@@ -272,25 +291,63 @@ def read_trials(run_dir: str | os.PathLike[str], include_journal: bool = True,
 
 
 def counts(frame: Any) -> dict[str, int]:
-    """Rows per status: ``{"completed": n, "failed": n, "rejected": n}``."""
+    """Rows per status: ``{"completed": n, "failed": n, "rejected": n, "stopped": n}``."""
     return {status: int((frame["status"] == status).sum()) for status in STATUSES}
+
+
+def accuracy_curve(cell: Any) -> list[float]:
+    """An ``accuracy_curve`` cell (JSON text) as a list; ``[]`` when absent (older runs)."""
+    if not isinstance(cell, str) or not cell:
+        return []
+    try:
+        values = json.loads(cell)
+    except json.JSONDecodeError:
+        return []
+    return [float(v) for v in values] if isinstance(values, list) else []
+
+
+def best_accuracy(frame: Any) -> float | None:
+    """The highest accuracy of a completed row, or ``None``."""
+    done = completed(frame)
+    return float(done["accuracy"].max()) if len(done) else None
 
 
 def completed(frame: Any) -> Any:
     """The completed rows with a finite accuracy."""
     import pandas as pd
 
-    done = frame[frame["status"] == "completed"].copy()
+    done = frame[frame["status"] == Status.COMPLETED].copy()
     done["accuracy"] = pd.to_numeric(done["accuracy"], errors="coerce")
     return done[done["accuracy"].notna()]
 
 
+def stopped(frame: Any) -> Any:
+    """The rows a scheduler stopped early, with a finite (last) accuracy."""
+    import pandas as pd
+
+    rows = frame[frame["status"] == Status.STOPPED].copy()
+    rows["accuracy"] = pd.to_numeric(rows["accuracy"], errors="coerce")
+    return rows[rows["accuracy"].notna()]
+
+
 def ranked(frame: Any) -> Any:
-    """Completed rows, best first: higher accuracy, then fewer parameters, then earlier."""
+    """Trained rows, best first: full-fidelity (completed) rows first, by higher accuracy,
+    then fewer parameters, then earlier; then the early-stopped rows, by more epochs trained
+    (the rung reached), then higher accuracy (an accuracy after fewer epochs is not comparable
+    with a full-fidelity one, see ``raynas.strategies.base.fidelity_key``)."""
+    import pandas as pd
+
     done = completed(frame)
     done = done.assign(_params=done["params"].fillna(float("inf")))
     done = done.sort_values(["accuracy", "_params", "order"], ascending=[False, True, True],
                             kind="stable")
+    cut = stopped(frame)
+    if len(cut):
+        cut = cut.assign(_params=cut["params"].fillna(float("inf")),
+                         _epochs=pd.to_numeric(cut["epochs"], errors="coerce").fillna(0))
+        cut = cut.sort_values(["_epochs", "accuracy", "_params", "order"],
+                              ascending=[False, False, True, True], kind="stable")
+        done = pd.concat([done, cut.drop(columns="_epochs")])
     return done.drop(columns="_params").reset_index(drop=True)
 
 
@@ -339,27 +396,23 @@ def _read_parts(trials_dir: Path, on_corrupt: str, attempts: int = 5) -> list:
 
 
 def write_run_info(run_dir: str | os.PathLike[str], info: Mapping[str, Any]) -> Path:
-    """Write ``DIR/run.json`` (atomically)."""
-    path = Path(run_dir) / "run.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".run.json.tmp")
-    tmp.write_text(json.dumps(dict(info), indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-    return path
+    """Write ``DIR/run.json`` (atomically); see :class:`~raynas.results.run_dir.RunInfo`."""
+    return RunDir(run_dir).write_info(RunInfo.model_validate(dict(info)))
 
 
 def read_run_info(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    path = Path(run_dir) / "run.json"
-    if not path.exists():
-        raise ResultsError(f"{run_dir} is not a raynas run folder: {path} is missing")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ResultsError(f"corrupt run settings {path}: {err}") from None
+    """``DIR/run.json`` as a dict (any format version); :class:`ResultsError` when absent."""
+    return RunDir(run_dir).read_info().model_dump()
 
 
-def history(frame: Any) -> Iterable[tuple[dict[str, Any], float | None]]:
-    """``(genome, accuracy or None)`` pairs in proposal order, for a strategy's replay."""
-    for genome_text, status, accuracy in zip(frame["genome"], frame["status"], frame["accuracy"]):
-        value = float(accuracy) if status == "completed" and accuracy == accuracy else None
-        yield json.loads(genome_text), value
+def history(frame: Any) -> Iterable[tuple[dict[str, Any], float | None, int | None]]:
+    """``(genome, accuracy or None, fidelity)`` in proposal order, for a strategy's replay:
+    completed and stopped rows tell their accuracy at the epochs they trained (the
+    fidelity); failed and rejected rows tell ``None``."""
+    epochs = frame["epochs"] if "epochs" in frame else [None] * len(frame)
+    for genome_text, status, accuracy, trained in zip(frame["genome"], frame["status"],
+                                                      frame["accuracy"], epochs):
+        told = status in (Status.COMPLETED, Status.STOPPED) and accuracy == accuracy \
+            and accuracy is not None
+        fidelity = int(trained) if told and trained is not None and trained == trained else None
+        yield json.loads(genome_text), (float(accuracy) if told else None), fidelity

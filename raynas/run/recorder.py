@@ -6,12 +6,13 @@ so the callback keeps the recorder out of its pickled state.
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from datetime import datetime
 from typing import Any
 
-from raynas.results.store import ResultsWriter, make_row
+from raynas.results.store import ResultsWriter, Status, make_row
 from raynas.run.settings import EvolveSettings
 from raynas.core.space import SearchSpace
 
@@ -42,26 +43,43 @@ class RunRecorder:
                  params: int | None) -> None:
         now = datetime.now().astimezone()
         self.record(self.row(f"rejected_{order:05d}_{uuid.uuid4().hex[:6]}", genome, order=order,
-                             status="rejected", parent_trial_id=parent, params=params, error=reason,
+                             status=Status.REJECTED, parent_trial_id=parent, params=params, error=reason,
                              started_at=now, finished_at=now), was_running=False)
 
     def trial_finished(self, trial: Any, error_text: str | None = None) -> None:
+        """The row of a trial Tune ended: its final report (completed or failed), or, for a
+        trial a scheduler stopped between epochs, its last epoch's report (stopped)."""
         config, result = trial.config, dict(trial.last_result or {})
-        if error_text is None and not result.get("final"):
+        status = trial_status(result, error_text)
+        if status == Status.FAILED and error_text is None and not result.get("final"):
             error_text = "the trial ended without a final report"
-        status = "failed" if error_text else result.get("status", "failed")
+        trained = status in (Status.COMPLETED, Status.STOPPED)
         finished = result.get("finished_at") or datetime.now().astimezone().isoformat()
+        curve = result.get("accuracy_curve")
         self.record(self.row(
             trial.trial_id, config["genome"], order=config["order"], status=status,
             parent_trial_id=config.get("parent_trial_id"),
-            accuracy=_number(result.get("accuracy")) if status == "completed" else None,
-            loss=_number(result.get("loss")) if status == "completed" else None,
+            accuracy=_number(result.get("accuracy")) if trained else None,
+            loss=_number(result.get("loss")) if trained else None,
+            accuracy_curve=json.dumps([float(v) for v in curve]) if curve else None,
             params=result.get("params"), flops=result.get("flops"), epochs=result.get("epochs"),
             train_seconds=result.get("train_seconds"),
             samples_per_second=result.get("samples_per_second"), node=result.get("node"),
             node_ip=result.get("node_ip"), gpu_ids=result.get("gpu_ids"),
             started_at=_time(result.get("started_at") or finished), finished_at=_time(finished),
             error=error_text or result.get("error")))
+
+
+def trial_status(result: dict[str, Any], error_text: str | None = None) -> Status:
+    """A finished trial's status from its last report: the final report's own status; a
+    per-epoch report (``status`` running: a scheduler stopped the trial there) is
+    ``stopped``; an error, or no report, is ``failed``."""
+    status = result.get("status")
+    if error_text is not None or status is None:
+        return Status.FAILED
+    if status == "running":
+        return Status.STOPPED if result.get("epochs") else Status.FAILED
+    return Status(status)
 
 
 def _number(value: Any) -> float | None:

@@ -3,7 +3,8 @@
 ``suggest`` asks the strategy for a genome (screening it first: a genome over the
 parameter budget is recorded as ``rejected`` and never trained) and returns the trial's
 config; ``on_trial_complete`` tells the strategy the trial's validation accuracy (``None``
-for a failed trial). After ``total`` proposals it returns ``Searcher.FINISHED``.
+for a failed trial) with its fidelity (the epochs it trained: fewer for a trial an
+early-stopping scheduler stopped). After ``total`` proposals it returns ``Searcher.FINISHED``.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ import pickle
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-import numpy as np
 from ray.tune.search import Searcher
 
+from raynas.results.store import Status
+from raynas.run.recorder import trial_status
 from raynas.run.settings import trial_seed
 from raynas.core.space import SearchSpace
+from raynas.run.plan import Screen
 
-# screen(genome) -> None to train it, or (reason, params) to reject it.
-Screen = Callable[[dict[str, Any]], Optional[tuple[str, Optional[int]]]]
 # on_rejected(genome, order, parent_trial_id, reason, params)
 OnRejected = Callable[[dict[str, Any], int, Optional[str], str, Optional[int]], None]
 
@@ -32,8 +33,9 @@ class Proposal:
 
 
 @dataclass
-class SearchProgress:
-    """Counts shared with the progress display."""
+class Lineage:
+    """The proposals made so far: their count, the trial of each genome (to name a
+    proposal's parent trial) and whether the space was exhausted."""
 
     proposed: int = 0
     exhausted: bool = False  # the strategy proposed every genome of the space
@@ -44,9 +46,10 @@ class SearchProgress:
 class StrategySearcher(Searcher):
     """Runs ``strategy`` (a raynas ``Strategy``) inside Ray Tune: ``total`` proposals.
 
-    When the strategy has proposed every genome of a small space, the remaining proposals
-    re-evaluate known genomes, drawn with a seeded generator (each trial has its own seed),
-    so a run always makes the trials it was asked for.
+    When the strategy has proposed every genome of a small space (``ask()`` raised
+    ``SpaceExhausted``), the remaining proposals are the strategy's ``reevaluate()``: known
+    genomes trained again (each trial has its own seed), so a run always makes the trials it
+    was asked for. The adapter itself only converts and relays.
 
     ``first_order`` is the 1-based order of the first proposal (after a resume, one more than
     the highest order recorded: trials lost in flight leave gaps). Screening and rejections
@@ -66,12 +69,11 @@ class StrategySearcher(Searcher):
         self.screen = screen
         self.on_rejected = on_rejected
         self.pending: dict[str, Proposal] = {}
-        self.progress = SearchProgress(trial_ids_by_genome=dict(known_trials or {}))
-        self._reevaluation_rng = np.random.default_rng([trial_seed, first_order])
+        self.lineage = Lineage(trial_ids_by_genome=dict(known_trials or {}))
 
     @property
     def remaining(self) -> int:
-        return self.total - self.progress.proposed
+        return self.total - self.lineage.proposed
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         while self.remaining > 0:
@@ -81,7 +83,7 @@ class StrategySearcher(Searcher):
             parent = None if again else self._parent_trial_id()
             proposal = Proposal(genome, self.next_order, parent)
             self.next_order += 1
-            self.progress.proposed += 1
+            self.lineage.proposed += 1
             verdict = self.screen(genome) if self.screen else None
             if verdict is not None:
                 reason, params = verdict
@@ -90,7 +92,7 @@ class StrategySearcher(Searcher):
                 self.strategy.tell(genome, None)
                 continue
             self.pending[trial_id] = proposal
-            self.progress.trial_ids_by_genome[SearchSpace.genome_id(genome)] = trial_id
+            self.lineage.trial_ids_by_genome[SearchSpace.genome_id(genome)] = trial_id
             return {"genome": genome, "order": proposal.order,
                     "parent_trial_id": proposal.parent_trial_id,
                     "trial_seed": trial_seed(self.trial_seed, proposal.order)}
@@ -98,31 +100,35 @@ class StrategySearcher(Searcher):
 
     def _ask(self) -> tuple[dict[str, Any] | None, bool]:
         """``(genome or None, whether it re-evaluates a known genome)``."""
-        if not self.progress.exhausted:
+        if not self.lineage.exhausted:
             try:
                 genome = self.strategy.ask()
             except StopIteration:  # the strategy's SpaceExhausted derives from it
-                self.progress.exhausted = True
+                self.lineage.exhausted = True
             else:
                 return (None if genome is None else self.space.validate(genome)), False
-        self.progress.reevaluated += 1
-        return self.space.sample(self._reevaluation_rng), True
+        self.lineage.reevaluated += 1
+        return self.space.validate(self.strategy.reevaluate()), True
 
     def _parent_trial_id(self) -> str | None:
         parent = getattr(self.strategy, "last_parent", None)
         if parent is None:
             return None
-        return self.progress.trial_ids_by_genome.get(SearchSpace.genome_id(parent))
+        return self.lineage.trial_ids_by_genome.get(SearchSpace.genome_id(parent))
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
                           error: bool = False) -> None:
         proposal = self.pending.pop(trial_id, None)
         if proposal is None:
             return
-        value = None
-        if not error and result and result.get("status") == "completed":
-            value = result.get("accuracy")
-        self.strategy.tell(proposal.genome, value)
+        value = fidelity = None
+        status = Status.FAILED if error else trial_status(result or {})
+        if status in (Status.COMPLETED, Status.STOPPED):
+            value, fidelity = result.get("accuracy"), result.get("epochs")
+        if fidelity is None:
+            self.strategy.tell(proposal.genome, value)
+        else:  # the epochs trained: a stopped trial ranks below full-fidelity ones
+            self.strategy.tell(proposal.genome, value, fidelity=int(fidelity))
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as handle:
@@ -134,13 +140,13 @@ class StrategySearcher(Searcher):
 
     def get_state(self) -> dict[str, Any]:
         return {"strategy": self.strategy.state_dict(), "next_order": self.next_order,
-                "pending": dict(self.pending), "progress": self.progress}
+                "pending": dict(self.pending), "lineage": self.lineage}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.strategy.load_state_dict(state["strategy"])
         self.next_order = state["next_order"]
         self.pending = dict(state["pending"])
-        self.progress = state["progress"]
+        self.lineage = state["lineage"]
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune may pickle its search algorithm; the driver-side hooks stay behind.

@@ -7,6 +7,7 @@ factory. A user's file is copied into a small package that Ray's runtime environ
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
 import shutil
@@ -17,6 +18,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch.nn as nn
+
+from raynas.core.space_spec import SpaceSpec
+from raynas.results.run_dir import RunDir
 
 
 @dataclass(frozen=True)
@@ -62,15 +66,14 @@ class SpaceSource:
             raise ValueError(f"--space {self.spec!r}: {err}") from err
 
     def keep_copy(self, run_dir: Path) -> None:
-        """Copy a space file (and the ``.py`` files beside it) into ``run_dir/space/`` so the
-        run can be resumed or retrained where the original path does not exist."""
+        """Copy a space file (and the modules it imports from beside it) into
+        ``run_dir/space/`` so the run can be resumed or retrained where the original path
+        does not exist."""
         if self.package_dir is None or not Path(self.package_dir).is_dir():
             return
-        target = Path(run_dir) / "space"
-        target.mkdir(parents=True, exist_ok=True)
-        for file in Path(self.package_dir).glob("*.py"):
-            if file.name != "__init__.py" and not (target / file.name).exists():
-                shutil.copy2(file, target / file.name)
+        RunDir(run_dir).keep_space_files(
+            file for file in sorted(Path(self.package_dir).glob("*.py"))
+            if file.name != "__init__.py")
 
     def input_shape(self) -> tuple[int, int, int] | None:
         shape = getattr(self.factory(), "input_shape", None)
@@ -88,46 +91,76 @@ def parse_space(spec: str) -> SpaceSource:
     """A ``SpaceSource`` from ``--space`` text; ``ValueError`` with the accepted forms."""
     import raynas.spaces
 
-    if not isinstance(spec, str) or not spec:
-        raise ValueError("--space must be a registered name, FILE.py:Class or module:Class")
-    if ":" not in spec:
+    parsed = SpaceSpec.parse(spec)
+    if parsed.kind == "name":
         if spec not in raynas.spaces.names():
             raise ValueError(f"unknown space {spec!r}; registered: {', '.join(raynas.spaces.names())}; "
                              f"or give FILE.py:Class or module:Class")
         return SpaceSource(spec=spec, name=spec)
-    location, _, attr = spec.rpartition(":")
-    if not attr.isidentifier():
-        raise ValueError(f"--space {spec!r}: {attr!r} is not a class or function name")
-    if location.endswith(".py"):
-        path = Path(location).expanduser().resolve()
+    if parsed.kind == "file":
+        path = parsed.path
         if not path.is_file():
             raise ValueError(f"--space {spec!r}: file {path} does not exist")
         package_dir = _package_file(path)
         module = f"{package_dir.name}.{path.stem}"
-        source = SpaceSource(spec=f"{path}:{attr}", module=module, attr=attr,
+        source = SpaceSource(spec=parsed.resolved(), module=module, attr=parsed.attr,
                              package_dir=str(package_dir))
     else:
-        source = SpaceSource(spec=spec, module=location, attr=attr)
+        source = SpaceSource(spec=spec, module=parsed.location, attr=parsed.attr)
     source.factory()  # fail now, in the driver, with a clear error
     return source
 
 
 def run_space_spec(run_dir: Path, spec: str) -> str:
-    """The ``--space`` of a recorded run, usable here: a space file that is not where the
-    run found it is taken from the copy kept in ``run_dir/space/``."""
-    location, _, attr = spec.rpartition(":")
-    if location.endswith(".py") and not Path(location).expanduser().is_file():
-        kept = Path(run_dir) / "space" / Path(location).name
-        if kept.is_file():
-            return f"{kept.resolve()}:{attr}"
-    return spec
+    """The ``--space`` of a recorded run, usable here (see :meth:`RunDir.space_spec`)."""
+    return RunDir(run_dir).space_spec(spec)
+
+
+def local_imports(path: Path) -> list[Path]:
+    """``path`` and the modules beside it that it imports, directly or through one another
+    (``import blocks``, ``from blocks import conv``, ``from . import blocks``), in name order.
+
+    Only single-file modules of ``path``'s own folder count: anything else is an installed
+    package, which a worker has already, and a file nobody imports (a script, a settings
+    file) stays behind.
+    """
+    folder = path.parent
+    found: dict[str, Path] = {path.stem: path}
+    todo = [path]
+    while todo:
+        tree = ast.parse(todo.pop().read_text(), filename=str(path))
+        for name in _imported_names(tree):
+            candidate = folder / f"{name}.py"
+            if name not in found and candidate.is_file():
+                found[name] = candidate
+                todo.append(candidate)
+    return [found[name] for name in sorted(found)]
+
+
+def _imported_names(tree: ast.AST) -> set[str]:
+    """The first component of every module an AST imports (relative ones: the module or,
+    for ``from . import x``, the names imported)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.module:
+                names.add(node.module.split(".")[0])
+            elif node.level:
+                names.update(alias.name for alias in node.names)
+    return names
 
 
 def _package_file(path: Path) -> Path:
-    """Copy a space file and the ``.py`` files beside it into ``<tmp>/raynas_space_<hash>/``,
-    a package for ``py_modules`` whose ``__init__`` puts its own folder on ``sys.path``, so
-    the space file's imports of its neighbours (``from blocks import conv``) work anywhere."""
-    files = sorted(p for p in path.parent.glob("*.py") if p.is_file())
+    """Copy a space file and the modules beside it that it imports (:func:`local_imports`)
+    into ``<tmp>/raynas_space_<hash>/``, a package for ``py_modules`` whose ``__init__`` puts
+    its own folder on ``sys.path``, so the space file's imports of its neighbours
+    (``from blocks import conv``) work anywhere."""
+    try:
+        files = local_imports(path)
+    except SyntaxError as err:
+        raise ValueError(f"--space {path}: not valid Python: {err}") from None
     digest = hashlib.sha256()
     for file in files:
         digest.update(file.name.encode() + b"\0" + file.read_bytes())

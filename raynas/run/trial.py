@@ -4,11 +4,19 @@ It runs in warm workers: the dataset is fetched from Ray's object store once per
 process (cached by object id) and the model factory is resolved once per process. Any
 exception of the candidate (a shape mismatch, a NaN loss, CUDA out of memory) becomes a
 final report with ``status="failed"`` and the error text, so the search goes on.
+
+Reports: one per epoch (Tune's ``training_iteration`` is the epoch; an early-stopping
+scheduler reads ``accuracy`` there), the last epoch's being the final one (``final: True``,
+status completed). Every report carries ``epochs`` (trained so far) and ``accuracy_curve``
+(the validation accuracy after each epoch), so a trial the scheduler stops ends with a
+complete last report. A failed trial's final report has ``accuracy`` NaN, which the
+schedulers skip.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,7 +29,9 @@ from ray import tune
 from raynas.datasets.sources import DatasetBundle
 from raynas.core.fixing import count_flops, count_parameters, fix
 from raynas.run.space_source import SpaceSource
-from raynas.train.loop import check_forward, limit_gpu_memory, select_device, train_model
+from raynas.core.measure import check_forward
+from raynas.results.store import Status
+from raynas.train.loop import limit_gpu_memory, select_device, train_model
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,7 @@ def run_trial(config: dict[str, Any], settings: TrialSettings, data: DataHandle)
     torch.set_num_threads(max(1, int(settings.cpus_per_trial)))
     base = {"order": config["order"], "started_at": started.isoformat(), **_placement()}
     params = flops = None
+    curve: list[float] = []
     try:
         bundle = data.get()
         torch.manual_seed(int(config.get("trial_seed", 0)))
@@ -96,19 +107,24 @@ def run_trial(config: dict[str, Any], settings: TrialSettings, data: DataHandle)
         flops = count_flops(model, settings.input_shape)
 
         def on_epoch(epoch: int, metrics: dict[str, Any]) -> None:
-            if epoch < settings.epochs:
+            curve.append(float(metrics["accuracy"]))
+            if epoch < settings.epochs:  # the last epoch's report is the final one
                 tune.report({**base, "status": "running", "final": False, "params": params,
-                             "epoch": epoch, "accuracy": metrics["accuracy"],
-                             "loss": metrics["loss"]})
+                             "flops": flops, "epoch": epoch, "epochs": epoch,
+                             "accuracy": metrics["accuracy"], "loss": metrics["loss"],
+                             "accuracy_curve": list(curve),
+                             "train_seconds": (now_utc() - started).total_seconds()})
 
         result = train_model(model, bundle, settings.epochs, batch_size=settings.batch_size,
                              lr=settings.lr, device=device, seed=int(config.get("trial_seed", 0)),
                              on_epoch=on_epoch, max_batches_per_epoch=settings.max_batches_per_epoch)
-        final = {"status": "completed", "accuracy": result.accuracy, "loss": result.loss,
+        final = {"status": Status.COMPLETED.value, "accuracy": result.accuracy, "loss": result.loss,
                  "epochs": result.epochs, "train_seconds": result.train_seconds,
                  "samples_per_second": result.samples_per_second, "error": None}
     except Exception as err:  # noqa: BLE001 - a failing candidate is a recorded result
-        final = {"status": "failed", "accuracy": None, "loss": None, "epochs": None,
+        final = {"status": Status.FAILED.value, "accuracy": math.nan, "loss": None,
+                 "epochs": None,
                  "train_seconds": (now_utc() - started).total_seconds(), "error": error_text(err)}
     tune.report({**base, **final, "final": True, "params": params, "flops": flops,
+                 "accuracy_curve": curve,
                  "finished_at": now_utc().isoformat()})

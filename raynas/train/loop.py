@@ -24,15 +24,13 @@ import torch.nn.functional as F
 
 from raynas.datasets.sources import DatasetBundle, normalization_constants
 
-__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_LR", "DEFAULT_OPTIMIZER", "TrainResult",
-           "TrainingDiverged", "check_forward", "evaluate", "limit_gpu_memory",
+__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_LR", "TrainResult",
+           "TrainingDiverged", "evaluate", "limit_gpu_memory",
            "select_device", "train_model"]
 
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_LR = 1e-3
-DEFAULT_OPTIMIZER = "adam"
 DEFAULT_EVAL_BATCH_SIZE = 512
-OPTIMIZERS = ("adam", "adamw", "sgd")
 
 EpochCallback = Callable[[int, dict[str, Any]], None]
 
@@ -88,43 +86,6 @@ def limit_gpu_memory(fraction: float, device: torch.device | int | None = None) 
     return True
 
 
-def check_forward(model: nn.Module, input_shape: Sequence[int], num_classes: int,
-                  batch_size: int = 2, device: torch.device | str | None = None,
-                  require_finite: bool = False) -> None:
-    """Run one small random batch through ``model``; ``ValueError`` unless it gives (B, classes).
-
-    The forward's own exception (e.g. a shape mismatch inside the network) is wrapped, with its
-    text, in the ``ValueError``. The model's train/eval mode and the global RNG are unchanged.
-    """
-    shape = tuple(int(v) for v in input_shape)
-    if device is None:
-        param = next(iter(model.parameters()), None)
-        device = param.device if param is not None else torch.device("cpu")
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn((batch_size, *shape), generator=gen).to(device)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(x)
-    except Exception as e:  # noqa: BLE001 - any forward failure is the model not fitting
-        raise ValueError(
-            f"the model's forward pass fails on input of shape {tuple(x.shape)} "
-            f"(batch, C, H, W): {type(e).__name__}: {e}") from e
-    finally:
-        model.train(was_training)
-    if not isinstance(out, torch.Tensor):
-        raise ValueError(f"the model's forward must return a tensor of shape "
-                         f"({batch_size}, {num_classes}), got {type(out).__name__}")
-    if tuple(out.shape) != (batch_size, int(num_classes)):
-        raise ValueError(
-            f"the model's output has shape {tuple(out.shape)} for input {tuple(x.shape)}; "
-            f"expected ({batch_size}, {num_classes}): one score per class")
-    if require_finite and not bool(torch.isfinite(out).all()):
-        raise ValueError(f"the model's output for input {tuple(x.shape)} is not finite "
-                         f"(NaN or inf)")
-
-
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
              mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
              batch_size: int = DEFAULT_EVAL_BATCH_SIZE,
@@ -167,26 +128,14 @@ def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, scale: torch.T
     return int(correct.item()) / n, float(loss_sum.item()) / n
 
 
-def _optimizer(name: str, params: Any, lr: float, weight_decay: float,
-               momentum: float) -> torch.optim.Optimizer:
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
-
-
 def train_model(model: nn.Module, bundle: DatasetBundle, epochs: int, *,
                 batch_size: int | None = DEFAULT_BATCH_SIZE, lr: float | None = DEFAULT_LR,
-                optimizer: str | None = DEFAULT_OPTIMIZER, weight_decay: float = 0.0,
-                momentum: float = 0.9, device: torch.device | str | None = None,
+                device: torch.device | str | None = None,
                 seed: int | None = 0, on_epoch: EpochCallback | None = None,
                 eval_batch_size: int = DEFAULT_EVAL_BATCH_SIZE,
                 max_batches_per_epoch: int | None = None,
                 check_every: int | None = None) -> TrainResult:
-    """Train ``model`` in place on ``bundle``'s training split for ``epochs`` epochs.
+    """Train ``model`` in place on ``bundle``'s training split for ``epochs`` epochs (Adam).
 
     After each epoch the validation split is evaluated and ``on_epoch(epoch, metrics)`` is
     called (``epoch`` 1-based; ``metrics``: ``epoch``, ``accuracy``, ``loss`` (validation),
@@ -197,82 +146,38 @@ def train_model(model: nn.Module, bundle: DatasetBundle, epochs: int, *,
     ``check_every``: batches between NaN/inf checks of the training loss (default 1 on CPU,
     25 on GPU to avoid a sync per step); the reported batch is the first non-finite one.
 
-    ``batch_size``, ``lr`` or ``optimizer`` given as None mean the defaults.
+    ``batch_size`` or ``lr`` given as None mean the defaults.
 
     Raises :class:`TrainingDiverged` when the training loss is NaN or infinite.
     """
     batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
     lr = DEFAULT_LR if lr is None else lr
-    optimizer = DEFAULT_OPTIMIZER if optimizer is None else optimizer
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if len(bundle.train_y) == 0:
-        raise ValueError(f"dataset {bundle.name!r} has no training images")
+    _check_settings(bundle, epochs, batch_size, lr)
     device = torch.device(device) if device is not None else select_device()
-    if check_every is None:
-        check_every = 1 if device.type == "cpu" else 25
     started = time.perf_counter()
-
     if seed is not None:
         torch.manual_seed(seed)
     shuffle_gen = torch.Generator(device="cpu")
     shuffle_gen.manual_seed(int(seed) if seed is not None else torch.seed())
 
     model.to(device)
-    train_x = bundle.train_x.to(device, non_blocking=True)
-    train_y = bundle.train_y.to(device, non_blocking=True)
-    valid_x = bundle.valid_x.to(device, non_blocking=True)
-    valid_y = bundle.valid_y.to(device, non_blocking=True)
-    scale, shift = normalization_constants(bundle.mean, bundle.std, train_x.dtype, device)
-    opt = _optimizer(optimizer, model.parameters(), float(lr), weight_decay, momentum)
-
-    n = len(train_y)
+    data = _OnDevice(bundle, device)
+    opt = torch.optim.Adam(model.parameters(), lr=float(lr))
+    steps = _Steps(batch_size, max_batches_per_epoch, lr,
+                   check_every if check_every is not None else (1 if device.type == "cpu" else 25))
     history: list[dict[str, Any]] = []
     train_loss = float("nan")
     train_phase_seconds = 0.0
     samples_seen = 0
     for epoch in range(1, epochs + 1):
         epoch_start = time.perf_counter()
-        model.train()
-        order = torch.randperm(n, generator=shuffle_gen).to(device, non_blocking=True)
-        starts = list(range(0, n, batch_size))
-        if len(starts) > 1 and n - starts[-1] == 1:
-            starts.pop()  # a batch of one breaks BatchNorm; its image is seen next epoch
-        if max_batches_per_epoch is not None:
-            starts = starts[:max_batches_per_epoch]
-        pending: list[torch.Tensor] = []
-        pending_first = 1
-        loss_sum = 0.0
-        correct = torch.zeros((), dtype=torch.int64, device=device)
-        seen = 0
-        for batch, start in enumerate(starts, 1):
-            idx = order[start:start + batch_size]
-            xb = torch.addcmul(-shift, train_x[idx].to(torch.float32), scale)
-            yb = train_y[idx]
-            out = model(xb)
-            loss = F.cross_entropy(out, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            pending.append(loss.detach())
-            correct += (out.detach().argmax(dim=1) == yb).sum()
-            seen += len(idx)
-            if len(pending) >= check_every or batch == len(starts):
-                loss_sum += _check_losses(pending, pending_first, epoch, lr)
-                pending_first = batch + 1
-                pending = []
+        train_loss, train_accuracy, seen = _train_epoch(model, opt, data, steps, epoch,
+                                                        shuffle_gen)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         train_phase_seconds += time.perf_counter() - epoch_start
         samples_seen += seen
-        train_loss = loss_sum / max(1, len(starts))
-        train_accuracy = int(correct.item()) / max(1, seen)
-        accuracy, val_loss = _evaluate(model, valid_x, valid_y, scale, shift, eval_batch_size,
-                                       device)
+        accuracy, val_loss = data.evaluate(model, eval_batch_size)
         now = time.perf_counter()
         metrics = {"epoch": epoch, "accuracy": accuracy, "loss": val_loss,
                    "train_loss": train_loss, "train_accuracy": train_accuracy,
@@ -282,14 +187,84 @@ def train_model(model: nn.Module, bundle: DatasetBundle, epochs: int, *,
             on_epoch(epoch, dict(metrics))
 
     if epochs == 0:
-        accuracy, val_loss = _evaluate(model, valid_x, valid_y, scale, shift, eval_batch_size,
-                                       device)
+        accuracy, val_loss = data.evaluate(model, eval_batch_size)
     else:
         accuracy, val_loss = history[-1]["accuracy"], history[-1]["loss"]
     return TrainResult(
         accuracy=accuracy, loss=val_loss, train_loss=train_loss, epochs=epochs,
         train_seconds=time.perf_counter() - started, history=history,
         samples_per_second=samples_seen / train_phase_seconds if train_phase_seconds else 0.0)
+
+
+def _check_settings(bundle: DatasetBundle, epochs: Any, batch_size: Any, lr: Any) -> None:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if len(bundle.train_y) == 0:
+        raise ValueError(f"dataset {bundle.name!r} has no training images")
+
+
+class _OnDevice:
+    """A bundle's splits on the training device, with its normalization constants."""
+
+    def __init__(self, bundle: DatasetBundle, device: torch.device):
+        self.device = device
+        self.train_x = bundle.train_x.to(device, non_blocking=True)
+        self.train_y = bundle.train_y.to(device, non_blocking=True)
+        self.valid_x = bundle.valid_x.to(device, non_blocking=True)
+        self.valid_y = bundle.valid_y.to(device, non_blocking=True)
+        self.scale, self.shift = normalization_constants(bundle.mean, bundle.std,
+                                                         self.train_x.dtype, device)
+
+    def evaluate(self, model: nn.Module, batch_size: int) -> tuple[float, float]:
+        return _evaluate(model, self.valid_x, self.valid_y, self.scale, self.shift, batch_size,
+                         self.device)
+
+
+@dataclass(frozen=True)
+class _Steps:
+    batch_size: int
+    max_batches_per_epoch: int | None
+    lr: float
+    check_every: int
+
+
+def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: _OnDevice, steps: _Steps,
+                 epoch: int, shuffle_gen: torch.Generator) -> tuple[float, float, int]:
+    """One epoch of training: ``(mean training loss, training accuracy, images seen)``."""
+    model.train()
+    n, device, batch_size = len(data.train_y), data.device, steps.batch_size
+    order = torch.randperm(n, generator=shuffle_gen).to(device, non_blocking=True)
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()  # a batch of one breaks BatchNorm; its image is seen next epoch
+    if steps.max_batches_per_epoch is not None:
+        starts = starts[:steps.max_batches_per_epoch]
+    pending: list[torch.Tensor] = []
+    pending_first = 1
+    loss_sum = 0.0
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    seen = 0
+    for batch, start in enumerate(starts, 1):
+        idx = order[start:start + batch_size]
+        xb = torch.addcmul(-data.shift, data.train_x[idx].to(torch.float32), data.scale)
+        yb = data.train_y[idx]
+        out = model(xb)
+        loss = F.cross_entropy(out, yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        pending.append(loss.detach())
+        correct += (out.detach().argmax(dim=1) == yb).sum()
+        seen += len(idx)
+        if len(pending) >= steps.check_every or batch == len(starts):
+            loss_sum += _check_losses(pending, pending_first, epoch, steps.lr)
+            pending_first = batch + 1
+            pending = []
+    return loss_sum / max(1, len(starts)), int(correct.item()) / max(1, seen), seen
 
 
 def _check_losses(pending: list[torch.Tensor], first_batch: int, epoch: int,

@@ -40,11 +40,30 @@ def real_run(tmp_path_factory):
 
 
 @pytest.fixture
-def cli(tmp_path):
+def real_cli(tmp_path):
     """Run ``raynas ARGS`` (the installed script) in ``tmp_path``; returns CompletedProcess."""
 
     def run(*args, timeout=600):
         return _run(*args, cwd=tmp_path, timeout=timeout)
+
+    return run
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """Run ``raynas ARGS`` in this process (click's runner: the commands' own code, no Python
+    start per call) in ``tmp_path``; returns a CompletedProcess-like result."""
+    from click.testing import CliRunner
+
+    from raynas.cli.main import main
+
+    def run(*args, timeout=None):
+        monkeypatch.chdir(tmp_path)
+        result = CliRunner().invoke(main, [str(a) for a in args], prog_name="raynas")
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return subprocess.CompletedProcess(["raynas", *map(str, args)], result.exit_code,
+                                           result.stdout, result.stderr)
 
     return run
 

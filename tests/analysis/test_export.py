@@ -19,6 +19,7 @@ def _n_params(model):
     return sum(p.numel() for p in model.parameters())
 
 
+@pytest.mark.slow  # uses the real `raynas evolve` run
 def test_top_k_round_trips_through_load_and_fix(cli, real_run, tmp_path):
     out = tmp_path / "top"
     result = cli("export", real_run, "--top-k", "2", "--out", out)
@@ -44,6 +45,7 @@ def test_top_k_round_trips_through_load_and_fix(cli, real_run, tmp_path):
     assert [m["file"] for m in manifest] == [f.name for f in files]
 
 
+@pytest.mark.slow  # uses the real `raynas evolve` run
 def test_default_out_is_the_run_export_folder(cli, real_run):
     result = cli("export", real_run)
     assert result.returncode == 0, result.stderr

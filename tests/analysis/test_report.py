@@ -13,6 +13,7 @@ from raynas.results.store import pareto_front, ranked, read_trials
 PLOTS = ("best.png", "pareto.png", "choices.png")
 
 
+@pytest.mark.slow  # uses the real `raynas evolve` run
 def test_report_of_a_real_run(cli, real_run, check_png):
     result = cli("report", real_run)
     assert result.returncode == 0, result.stderr
@@ -72,7 +73,7 @@ def test_report_out_option(cli, make_run, tmp_path):
     result = cli("report", run, "--out", tmp_path / "elsewhere")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "elsewhere").iterdir()) == \
-        ["best.png", "choices.png", "index.html", "pareto.png"]
+        ["best.png", "choices.png", "curves.png", "index.html", "pareto.png"]
 
 
 def _frame(rows):

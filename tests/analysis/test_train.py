@@ -18,6 +18,7 @@ def _reload(save, genome):
     return model
 
 
+@pytest.mark.slow  # uses the real `raynas evolve` run
 def test_train_saves_weights_that_reproduce_the_reported_accuracy(cli, real_run, tmp_path):
     exported = tmp_path / "arch"
     assert cli("export", real_run, "--top-k", "1", "--out", exported).returncode == 0
@@ -44,6 +45,7 @@ def test_train_saves_weights_that_reproduce_the_reported_accuracy(cli, real_run,
     assert meta["valid_accuracy"] > 0.3  # it learned something (10 classes: chance is 0.1)
 
 
+@pytest.mark.slow  # uses the real `raynas evolve` run
 def test_train_from_a_run_takes_its_best_trial_and_settings(cli, real_run, tmp_path):
     from raynas.results.store import ranked, read_trials
 
@@ -58,6 +60,7 @@ def test_train_from_a_run_takes_its_best_trial_and_settings(cli, real_run, tmp_p
     _reload(save, meta["genome"])
 
 
+@pytest.mark.slow  # uses the real `raynas evolve` run
 def test_retraining_a_trial_with_its_settings_reproduces_its_search_result(cli, real_run,
                                                                          tmp_path):
     from raynas.results.store import read_trials
@@ -122,8 +125,9 @@ def test_bad_inputs_fail_with_a_clear_message(arch_files, args, message):
     assert not (arch_files / "m.pt").exists()
 
 
-def test_a_bad_arch_fails_through_the_real_cli(cli, arch_files):
-    result = cli("train", "--arch", arch_files / "bad_choice.json", "--save",
+@pytest.mark.slow  # starts the installed script
+def test_a_bad_arch_fails_through_the_real_cli(real_cli, arch_files):
+    result = real_cli("train", "--arch", arch_files / "bad_choice.json", "--save",
                  arch_files / "m.pt")
     assert result.returncode == 2
     assert "raynas train: error:" in result.stderr and "conv1" in result.stderr

@@ -17,6 +17,8 @@ from ray.cluster_utils import Cluster
 
 from raynas.results.store import read_trials
 
+pytestmark = pytest.mark.slow  # a multi-node Ray cluster
+
 RAYNAS = str(Path(sys.executable).parent / "raynas")
 SPACE_FILE = '''
 import torch.nn as nn

@@ -41,6 +41,7 @@ def shipped_space(tmp_path_factory):
     ray.shutdown()
 
 
+@pytest.mark.slow  # real Ray workers with a runtime environment (tens of seconds)
 def test_workers_build_the_space_from_the_shipped_package(shipped_space):
     source, path = shipped_space
     local_copy = source.package_dir

@@ -9,6 +9,8 @@ import pytest
 
 from raynas.results.store import read_trials
 
+pytestmark = pytest.mark.slow  # real CLI runs on real Ray
+
 QUICK = ["--epochs", "1", "--limit", "300", "--num-cpus", "2", "-q"]
 
 

@@ -141,7 +141,7 @@ def test_count_flops_counts_a_multiply_add_as_two():
 
 
 def test_screen_rejects_genomes_over_the_budgets():
-    from raynas.run.driver import make_screen
+    from raynas.run.plan import make_screen
 
     factory = lambda: nn.Sequential(LayerChoice([nn.Linear(64, 10),  # noqa: E731
                                                  nn.Sequential(nn.Linear(64, 64), nn.Linear(64, 10))]))

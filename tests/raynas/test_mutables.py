@@ -182,6 +182,7 @@ KEYS_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # fresh Python processes importing torch
 def test_automatic_keys_identical_across_processes():
     outputs = []
     for mode in ("noise", "clean"):

@@ -3,9 +3,11 @@
 
 import pytest
 
-from raynas.run.driver import RunError, prepare, resume_settings
 from raynas.results.store import write_run_info
-from raynas.run.settings import EvolveSettings
+from raynas.run.errors import RunError
+from raynas.run.plan import RunPlan
+from raynas.run.resume import resume_settings
+from raynas.run.settings import EvolveSettings, fixed_on_resume
 
 NO_SHAPE = '''
 import torch.nn as nn
@@ -43,8 +45,8 @@ def space_file(tmp_path):
 
 
 def test_data_that_fits_no_genome_is_an_error_before_any_trial(space_file):
-    with pytest.raises(RunError, match=r"digits: its 1x8x8 input .* fits none of 2 genomes.*input_shape"):
-        prepare(EvolveSettings(space=f"{space_file}:Net"))
+    with pytest.raises(RunError, match=r"digits: the 1x8x8 input .* fits none of 2 genomes.*input_shape"):
+        RunPlan.build(EvolveSettings(space=f"{space_file}:Net", out=str(space_file.parent / "r")))
 
 
 @pytest.mark.parametrize("attr,pattern", [
@@ -54,7 +56,7 @@ def test_data_that_fits_no_genome_is_an_error_before_any_trial(space_file):
 ])
 def test_space_classes_that_cannot_build_are_clear_errors(space_file, attr, pattern):
     with pytest.raises(RunError, match=pattern):
-        prepare(EvolveSettings(space=f"{space_file}:{attr}"))
+        RunPlan.build(EvolveSettings(space=f"{space_file}:{attr}", out=str(space_file.parent / "r")))
 
 
 def test_a_moved_space_file_resumes_from_the_runs_copy(tmp_path, space_file):
@@ -76,12 +78,9 @@ def test_bad_settings_name_the_field():
     with pytest.raises(ValidationError, match="gpus_per_trial"):
         EvolveSettings(gpus_per_trial=0.3)
     with pytest.raises(RunError, match="--population-size does not apply"):
-        from raynas.run.driver import make_strategy
-        import raynas.strategies
-        from raynas import Dimension, SearchSpace
-        make_strategy(raynas.strategies.get("random"),
-                      SearchSpace([Dimension("a", "layer", ("x", "y"))]),
-                      EvolveSettings(strategy="random", population_size=4))
+        plan = RunPlan.build(EvolveSettings(strategy="random", population_size=4, limit=50,
+                                            out="unused"))
+        plan.make_strategy()
 
 
 def test_every_setting_is_a_command_line_option():
@@ -102,8 +101,32 @@ def test_resume_keeps_the_settings_that_shape_results(tmp_path):
 
 
 def test_a_summary_short_of_its_trials_is_interrupted(tmp_path):
-    from raynas.run.driver import RunSummary
+    from raynas.run.summary import RunSummary
 
     counts = {"completed": 2, "failed": 1, "rejected": 0}
     assert RunSummary(tmp_path, 5, counts, None).interrupted
     assert not RunSummary(tmp_path, 3, counts, None, exhausted=True).interrupted
+
+
+def test_the_settings_kept_on_resume_are_marked_on_their_fields():
+    assert set(fixed_on_resume()) == {
+        "space", "dataset", "limit", "strategy", "population_size", "sample_size", "epochs",
+        "batch_size", "lr", "max_batches_per_epoch", "seed", "max_params", "max_flops",
+        "scheduler", "grace_epochs", "reduction_factor"}
+
+
+def test_a_plan_resolves_everything_before_ray(tmp_path):
+    plan = RunPlan.build(EvolveSettings(limit=50, out=str(tmp_path / "run"), max_params=10**9))
+    assert plan.input_shape == (1, 28, 28) and plan.num_classes == 10
+    assert plan.space.keys == ["conv1", "skipcon"] and plan.run_dir.path == tmp_path / "run"
+    assert plan.screen()(plan.space.default()) is None
+    assert plan.run_info().format_version == 1 and plan.run_info().num_classes == 10
+    strategy = plan.make_strategy()
+    assert strategy.budget == 12
+
+
+def test_an_out_folder_holding_a_run_needs_resume(tmp_path):
+    (tmp_path / "run" / "trials").mkdir(parents=True)
+    (tmp_path / "run" / "trials" / "part-0.parquet").write_bytes(b"x")
+    with pytest.raises(RunError, match="already holds a run; continue it with"):
+        RunPlan.build(EvolveSettings(out=str(tmp_path / "run")))

@@ -91,7 +91,7 @@ def test_history_marks_failures_none(tmp_path):
     for r in (row(1, accuracy=0.7), row(2, status="failed"), row(3, accuracy=float("nan"))):
         writer.add(r)
     writer.close()
-    values = [v for _, v in history(read_trials(tmp_path))]
+    values = [v for _, v, _ in history(read_trials(tmp_path))]
     assert values == [0.7, None, None]
 
 
@@ -126,3 +126,21 @@ def test_one_writer_per_run(tmp_path):
         ResultsWriter(tmp_path, KEYS)
     writer.close()
     ResultsWriter(tmp_path, KEYS).close()  # free again once the first one closed
+
+
+def test_status_is_one_enum_whose_values_are_the_row_statuses():
+    from raynas.results.store import STATUSES, Status
+
+    assert [s.value for s in Status] == list(STATUSES) == ["completed", "failed", "rejected",
+                                                               "stopped"]
+    assert Status.COMPLETED == "completed" and str(Status.FAILED) == "failed"
+    row = make_row(["a"], {"a": "x"}, status=Status.REJECTED, trial_id="t", order=1)
+    assert row["status"] == "rejected" and type(row["status"]) is str
+
+
+def test_the_genome_column_is_the_canonical_genome_id():
+    from raynas.core.space import SearchSpace
+
+    genome = {"b": ["1", "0"], "a": "x"}
+    row = make_row(["a", "b"], genome, status="completed", trial_id="t", order=1)
+    assert row["genome"] == SearchSpace.genome_id(genome) == '{"a": "x", "b": ["1", "0"]}'

@@ -58,7 +58,7 @@ def test_an_exhausted_space_re_evaluates_known_genomes_up_to_total():
     for i in range(12):
         s.on_trial_complete(f"t{i}", {"status": "completed", "accuracy": i / 12})
     again = [s.suggest(f"t{i}") for i in range(12, 20)]
-    assert s.progress.exhausted and s.progress.reevaluated == 8
+    assert s.lineage.exhausted and s.lineage.reevaluated == 8
     assert all(SPACE.validate(c["genome"]) == c["genome"] for c in again)
     assert [c["order"] for c in again] == list(range(13, 21))
     assert len({c["trial_seed"] for c in first + again}) == 20  # each trial its own seed

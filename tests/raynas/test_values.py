@@ -334,3 +334,15 @@ def test_encoding_refuses_a_bool_for_a_number():
     with pytest.raises(ValueError, match=r"'depth'.*got True"):
         Encoding(space).encode({"depth": True})
     assert Encoding(space).encode({"depth": 2.0}) == (1,)
+
+
+def test_dimension_keeps_when_and_labels_together_in_json():
+    from raynas.core.space import Dimension
+
+    gated = Dimension("b.1.op", "input", ("x", "y"), when=((("b", 2),),), labels=("p", "q"))
+    again = Dimension.from_dict(gated.to_dict())
+    assert again == gated and hash(again) == hash(gated)
+    assert again.when == gated.when and again.labels == ("p", "q")
+    assert Dimension("b.1.op", "input", ("x", "y"), when=((("b", 2),),)) == gated  # labels: aid
+    assert Dimension("b.1.op", "input", ("x", "y")) != gated  # when: identity
+    assert again.normalize(["q"]) == ["y"]

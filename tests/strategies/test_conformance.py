@@ -241,6 +241,47 @@ def test_exhaustion_none_while_pending_then_space_exhausted(name) -> None:
     assert issubclass(SpaceExhausted, StopIteration)
 
 
+def _exhausted(name: str, seed: int) -> tuple[Strategy, list]:
+    """A strategy that has proposed (and been told) all 4 genomes of a tiny space."""
+    from raynas.core.space import Dimension
+
+    tiny = SearchSpace([Dimension("a", "layer", ("x", "y")), Dimension("b", "input", ("p",))])
+    strategy = raynas.strategies.get(name)(tiny, seed=seed)
+    asked = [strategy.ask() for _ in range(4)]
+    for i, genome in enumerate(asked):
+        strategy.tell(genome, float(i))
+    with pytest.raises(SpaceExhausted):
+        strategy.ask()
+    return strategy, asked
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_after_exhaustion_reevaluate_proposes_known_genomes(name) -> None:
+    strategy, asked = _exhausted(name, seed=0)
+    known = {SearchSpace.genome_id(g) for g in asked}
+    again = [strategy.reevaluate() for _ in range(12)]
+    assert {SearchSpace.genome_id(g) for g in again} <= known
+    assert len({SearchSpace.genome_id(g) for g in again}) > 1  # drawn, not one genome forever
+    assert all(strategy.space.validate(g) == g for g in again)
+    assert strategy.n_pending == 12 and strategy.last_parent is None
+    for genome in again:
+        strategy.tell(genome, 0.5)  # re-evaluations are told like any result
+    assert strategy.n_pending == 0 and len(strategy.history) == 16
+    # the strategy's own seeded generator decides: same seed, same re-evaluations
+    same, _ = _exhausted(name, seed=0)
+    assert [same.reevaluate() for _ in range(12)] == again
+    state = json.loads(json.dumps(strategy.state_dict()))
+    restored = raynas.strategies.get(name)(strategy.space, seed=99)
+    restored.load_state_dict(state)
+    assert [restored.reevaluate() for _ in range(5)] == [strategy.reevaluate() for _ in range(5)]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_reevaluate_before_any_genome_is_a_clear_error(name, space) -> None:
+    with pytest.raises(ValueError, match="reevaluate\\(\\) needs a genome"):
+        raynas.strategies.get(name)(space, seed=0).reevaluate()
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_lineage(name, space, drive) -> None:
     strategy = raynas.strategies.get(name)(space, seed=1, budget=40)

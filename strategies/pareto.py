@@ -1,0 +1,231 @@
+"""Pareto utilities for several objectives, all **minimised** (numpy only).
+
+Points are rows of an ``(n, m)`` array. Shared by the multi-objective strategies, ``raynas bench``
+and the reports:
+
+* :func:`dominates_matrix`, :func:`non_dominated`, :func:`pareto_ranks`: non-dominated sorting
+  (Deb, Pratap, Agarwal & Meyarivan, "A fast and elitist multiobjective genetic algorithm:
+  NSGA-II", IEEE TEVC 2002);
+* :func:`crowding_distance`: NSGA-II's diversity measure within each rank;
+* :func:`hypervolume`: the volume dominated by a set and bounded by a reference point (exact:
+  a sweep in 2-D, slicing by the last objective above, Zitzler & Thiele 1998; While et al. 2006);
+* :func:`hypervolume_improvement`: how much each candidate point would add to a set's
+  hypervolume, batched over candidates (2 and 3 objectives vectorised; more by slicing).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+
+import numpy as np
+
+
+def _as_points(points: np.ndarray, name: str = "points") -> np.ndarray:
+    arr = np.asarray(points, dtype=float)
+    if arr.ndim == 1:
+        arr = arr[None, :] if arr.size else arr.reshape(0, 1)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be an (n, m) array of objective values, got shape "
+                         f"{np.shape(points)}")
+    return arr
+
+
+def dominates_matrix(points: np.ndarray) -> np.ndarray:
+    """``D[i, j]`` is True when point ``i`` dominates point ``j`` (no worse in every objective,
+    better in one)."""
+    p = _as_points(points)
+    le = (p[:, None, :] <= p[None, :, :]).all(axis=2)
+    lt = (p[:, None, :] < p[None, :, :]).any(axis=2)
+    return le & lt
+
+
+def non_dominated(points: np.ndarray) -> np.ndarray:
+    """Boolean mask of the points no other point dominates (duplicates all kept).
+    O(n log n) for two objectives, O(n^2 m) otherwise."""
+    p = _as_points(points)
+    if len(p) == 0:
+        return np.zeros(0, dtype=bool)
+    if p.shape[1] == 2:
+        return _non_dominated_2d(p)
+    return ~dominates_matrix(p).any(axis=0)
+
+
+def _non_dominated_2d(p: np.ndarray) -> np.ndarray:
+    # sorted by (f1, f2), a point is dominated iff a point of an earlier group of equal points
+    # has f2 no larger than its own
+    order = np.lexsort((p[:, 1], p[:, 0]))
+    x, y = p[order, 0], p[order, 1]
+    n = len(x)
+    new_group = np.ones(n, dtype=bool)
+    new_group[1:] = (x[1:] != x[:-1]) | (y[1:] != y[:-1])
+    start = np.maximum.accumulate(np.where(new_group, np.arange(n), 0))
+    before = np.empty(n)
+    before[0] = np.inf
+    before[1:] = np.minimum.accumulate(y)[:-1]
+    keep_sorted = before[start] > y
+    keep = np.empty(n, dtype=bool)
+    keep[order] = keep_sorted
+    return keep
+
+
+def _ranks_2d(p: np.ndarray) -> np.ndarray:
+    # sweep by (f1, f2): tails[r] is the f2 of the last point given rank r (increasing in r);
+    # a point joins the first rank whose tail has a larger f2 (O(n log n), Jensen 2003)
+    order = np.lexsort((p[:, 1], p[:, 0]))
+    xs, ys = p[order, 0].tolist(), p[order, 1].tolist()
+    tails: list[float] = []
+    sorted_ranks = [0] * len(xs)
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        if i and x == xs[i - 1] and y == ys[i - 1]:
+            sorted_ranks[i] = sorted_ranks[i - 1]
+            continue
+        r = bisect_right(tails, y)
+        if r == len(tails):
+            tails.append(y)
+        else:
+            tails[r] = y
+        sorted_ranks[i] = r
+    ranks = np.empty(len(xs), dtype=np.int64)
+    ranks[order] = sorted_ranks
+    return ranks
+
+
+def pareto_ranks(points: np.ndarray) -> np.ndarray:
+    """Non-dominated sorting: rank 0 for the non-dominated points, rank 1 for those only rank-0
+    points dominate, and so on (ints, shape ``(n,)``)."""
+    p = _as_points(points)
+    n = len(p)
+    ranks = np.full(n, -1, dtype=np.int64)
+    if n == 0:
+        return ranks
+    if p.shape[1] == 2:
+        return _ranks_2d(p)
+    dom = dominates_matrix(p).astype(np.int64)
+    count = dom.sum(axis=0)
+    remaining = np.ones(n, dtype=bool)
+    rank = 0
+    while remaining.any():
+        current = remaining & (count == 0)
+        ranks[current] = rank
+        remaining &= ~current
+        count = count - dom[current].sum(axis=0)
+        rank += 1
+    return ranks
+
+
+def crowding_distance(points: np.ndarray, ranks: np.ndarray | None = None) -> np.ndarray:
+    """NSGA-II crowding distance of each point within its rank (``inf`` at a rank's extremes
+    and for ranks of at most two points); per objective the gap is divided by the rank's range."""
+    p = _as_points(points)
+    n, m = p.shape
+    if ranks is None:
+        ranks = pareto_ranks(p)
+    ranks = np.asarray(ranks)
+    out = np.zeros(n)
+    if n == 0:
+        return out
+    for j in range(m):
+        order = np.lexsort((p[:, j], ranks))        # by rank, then by value
+        r, v = ranks[order], p[order, j]
+        first = np.ones(n, dtype=bool)
+        first[1:] = r[1:] != r[:-1]
+        last = np.ones(n, dtype=bool)
+        last[:-1] = r[1:] != r[:-1]
+        group = np.cumsum(first) - 1
+        span = (v[last] - v[first])[group]
+        gap = np.zeros(n)
+        inner = ~(first | last)
+        gap[1:-1] = v[2:] - v[:-2]
+        contrib = np.where(inner & (span > 0), gap / np.where(span > 0, span, 1.0), 0.0)
+        contrib[first | last] = np.inf
+        out[order] += contrib
+    return out
+
+
+def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
+    """The volume dominated by ``points`` and bounded by ``reference`` (points that do not
+    dominate the reference add nothing). Exact; 1, 2 or more objectives."""
+    p = _as_points(points)
+    ref = np.asarray(reference, dtype=float).ravel()
+    if len(p) == 0:
+        return 0.0
+    if p.shape[1] != len(ref):
+        raise ValueError(f"reference point has {len(ref)} values but the points have "
+                         f"{p.shape[1]} objectives; give one reference value per objective")
+    p = p[(p < ref).all(axis=1)]
+    if len(p) == 0:
+        return 0.0
+    return _hv(p, ref)
+
+
+def _hv(p: np.ndarray, ref: np.ndarray) -> float:
+    m = p.shape[1]
+    if m == 1:
+        return float(ref[0] - p[:, 0].min())
+    if m == 2:
+        order = np.argsort(p[:, 0], kind="stable")
+        x, y = p[order, 0], np.minimum.accumulate(p[order, 1])
+        widths = np.diff(np.append(x, ref[0]))
+        return float((widths * (ref[1] - y)).sum())
+    p = p[non_dominated(p)]
+    order = np.argsort(p[:, -1], kind="stable")
+    p = p[order]
+    levels = np.append(p[:, -1], ref[-1])
+    total = 0.0
+    for k in range(len(p)):
+        depth = levels[k + 1] - levels[k]
+        if depth > 0:
+            total += depth * _hv(p[:k + 1, :-1], ref[:-1])
+    return total
+
+
+def hypervolume_improvement(front: np.ndarray, candidates: np.ndarray,
+                            reference: np.ndarray) -> np.ndarray:
+    """For each candidate row, ``HV(front + [candidate]) - HV(front)`` (shape ``(c,)``).
+
+    Uses ``HVI(p) = vol(box(p, ref)) - HV({max(q, p) : q in front})``: the front clipped to the
+    candidate's box. With 2 or 3 objectives the clipped volumes are computed for all candidates
+    at once (sort orders are shared, because ``max(., p)`` keeps them).
+    """
+    ref = np.asarray(reference, dtype=float).ravel()
+    c = np.minimum(_as_points(candidates, "candidates"), ref)
+    f = _as_points(front, "front")
+    box = np.prod(ref - c, axis=1)
+    if len(f) == 0 or len(c) == 0:
+        return box
+    f = np.minimum(f[non_dominated(f)], ref)
+    # a candidate weakly dominated by a front point adds nothing: compute the others only
+    covered = (f[None, :, :] <= c[:, None, :]).all(axis=2).any(axis=1)
+    out = np.zeros(len(c))
+    if covered.all():
+        return out
+    open_ = ~covered
+    out[open_] = _improvement(f, c[open_], box[open_], ref)
+    return out
+
+
+def _improvement(f: np.ndarray, c: np.ndarray, box: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    m = len(ref)
+    if m == 1:
+        return np.maximum(0.0, f[:, 0].min() - c[:, 0]) * (box > 0)
+    if m == 2:
+        return box - _clipped_hv2(f, c, ref)
+    if m == 3:
+        order = np.argsort(f[:, 2], kind="stable")
+        f = f[order]
+        z = np.maximum(f[None, :, 2], c[:, 2:3])                       # (c, n)
+        depth = np.diff(np.concatenate([z, np.full((len(c), 1), ref[2])], axis=1), axis=1)
+        clipped = np.zeros(len(c))
+        for k in range(len(f)):
+            clipped += depth[:, k] * _clipped_hv2(f[:k + 1, :2], c[:, :2], ref[:2])
+        return box - clipped
+    return np.array([hypervolume(np.vstack([f, row]), ref) - hypervolume(f, ref) for row in c])
+
+
+def _clipped_hv2(f: np.ndarray, c: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """2-D hypervolume of ``{max(q, p) : q in f}`` for every candidate ``p`` (row of ``c``)."""
+    order = np.argsort(f[:, 0], kind="stable")
+    x = np.maximum(f[None, order, 0], c[:, 0:1])                        # (c, n), rows sorted
+    y = np.minimum.accumulate(np.maximum(f[None, order, 1], c[:, 1:2]), axis=1)
+    widths = np.diff(np.concatenate([x, np.full((len(c), 1), ref[0])], axis=1), axis=1)
+    return (widths * (ref[1] - y)).sum(axis=1)

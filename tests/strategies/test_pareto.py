@@ -1,0 +1,85 @@
+"""``raynas.strategies.pareto``: non-dominated sorting, crowding, hypervolume, its improvement."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from raynas.strategies.pareto import (crowding_distance, dominates_matrix, hypervolume,
+                                      hypervolume_improvement, non_dominated, pareto_ranks)
+
+
+def brute_ranks(points: np.ndarray) -> np.ndarray:
+    dom = dominates_matrix(points)
+    ranks = np.full(len(points), -1)
+    remaining = set(range(len(points)))
+    rank = 0
+    while remaining:
+        front = {j for j in remaining if not any(dom[i, j] for i in remaining)}
+        for j in front:
+            ranks[j] = rank
+        remaining -= front
+        rank += 1
+    return ranks
+
+
+def grid_volume(points: np.ndarray, ref: np.ndarray, steps: int = 40) -> float:
+    """Hypervolume by counting cells of a grid on integer points (exact for integer data)."""
+    axes = [np.arange(0, r) + 0.5 for r in ref.astype(int)]
+    cells = np.array(list(itertools.product(*axes)))
+    covered = (points[None, :, :] <= cells[:, None, :]).all(axis=2).any(axis=1)
+    return float(covered.sum())
+
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_ranks_match_peeling(m) -> None:
+    rng = np.random.default_rng(m)
+    for _ in range(100):
+        points = rng.integers(0, 5, size=(int(rng.integers(1, 30)), m)).astype(float)
+        assert (pareto_ranks(points) == brute_ranks(points)).all()
+        assert (non_dominated(points) == (brute_ranks(points) == 0)).all()
+
+
+def test_duplicates_share_a_rank_and_a_dominated_point_does_not() -> None:
+    points = np.array([[1.0, 2.0], [1.0, 2.0], [1.0, 3.0], [2.0, 2.0], [0.0, 5.0]])
+    assert pareto_ranks(points).tolist() == [0, 0, 1, 1, 0]
+
+
+def test_crowding_distance() -> None:
+    points = np.array([[0.0, 4.0], [1.0, 2.0], [3.0, 1.0], [4.0, 0.0], [5.0, 5.0]])
+    distance = crowding_distance(points)
+    assert np.isinf(distance[[0, 3, 4]]).all()  # extremes and a lone point
+    assert distance[1] == pytest.approx(3 / 4 + 3 / 4)
+    assert distance[2] == pytest.approx(3 / 4 + 2 / 4)
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 4])
+def test_hypervolume_matches_counting(m) -> None:
+    rng = np.random.default_rng(10 + m)
+    ref = np.full(m, 6.0)
+    for _ in range(30):
+        points = rng.integers(0, 7, size=(int(rng.integers(1, 12)), m)).astype(float)
+        assert hypervolume(points, ref) == pytest.approx(grid_volume(points, ref))
+
+
+def test_hypervolume_edge_cases() -> None:
+    assert hypervolume(np.zeros((0, 2)), np.ones(2)) == 0.0
+    assert hypervolume(np.array([[2.0, 0.0]]), np.ones(2)) == 0.0  # beyond the reference
+    assert hypervolume(np.array([[0.5, 0.5]]), np.ones(2)) == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="reference point has 3 values but the points have 2"):
+        hypervolume(np.ones((1, 2)), np.ones(3))
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 4])
+def test_hypervolume_improvement_is_the_difference(m) -> None:
+    rng = np.random.default_rng(20 + m)
+    ref = np.full(m, 1.1)
+    for _ in range(20):
+        front = rng.random((int(rng.integers(0, 10)), m))
+        candidates = rng.random((15, m))
+        got = hypervolume_improvement(front, candidates, ref)
+        base = hypervolume(front, ref) if len(front) else 0.0
+        want = [hypervolume(np.vstack([front, c]), ref) - base for c in candidates]
+        assert got == pytest.approx(want, abs=1e-12)
