@@ -34,6 +34,7 @@ BUILTIN: dict[str, SpaceInfo] = {
     "mobilenetv2": SpaceInfo("raynas.spaces.mobilenetv2", (1, 28, 28), 10),
     "mobilenetv2-cifar": SpaceInfo("raynas.spaces.mobilenetv2", (3, 32, 32), 10),
     "nasbench201": SpaceInfo("raynas.spaces.nasbench201", (3, 32, 32), 10),
+    "nasbench201-small": SpaceInfo("raynas.spaces.nasbench201", (1, 16, 16), 10),
     "tiny": SpaceInfo("raynas.spaces.tiny", (1, 8, 8), 10),
 }
 

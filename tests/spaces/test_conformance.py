@@ -40,3 +40,19 @@ def test_unknown_space_lists_known_names():
 def test_duplicate_space_name_is_an_error():
     with pytest.raises(ValueError, match="duplicate space name 'mnist'"):
         raynas.spaces.register_space("mnist", (1, 28, 28), 10)(lambda: None)
+
+
+def test_every_registered_space_is_declared_builtin_with_its_metadata():
+    """A space a built-in module registers is listed in BUILTIN (so `raynas list` and a fresh
+    process's `get` find it without importing torch first), with the same shape and classes."""
+    import importlib
+
+    for module in {info.module for info in raynas.spaces.BUILTIN.values()}:
+        importlib.import_module(module)
+    registered = set(raynas.spaces._REGISTRY.names())
+    assert registered <= set(raynas.spaces.BUILTIN), registered - set(raynas.spaces.BUILTIN)
+    for name in registered:
+        factory = raynas.spaces.get(name)
+        declared = raynas.spaces.BUILTIN[name]
+        assert tuple(factory.input_shape) == tuple(declared.input_shape), name
+        assert factory.num_classes == declared.num_classes, name
