@@ -47,7 +47,9 @@ def evolve_command(config_file: str | None, resume_dir: str | None, quiet: bool,
                    f"trained known genomes again, with new seeds")
     if summary.best is not None:
         best = summary.best
-        click.echo(f"best: accuracy {best['accuracy']:.4f}, params {best['params']}, "
+        spread = (f" ± {best['accuracy_std']:.4f} (mean of {best['trials']} trials)"
+                  if best["trials"] > 1 else "")
+        click.echo(f"best: accuracy {best['accuracy']:.4f}{spread}, params {best['params']}, "
                    f"trial {best['trial_id']}, genome {best['genome']}")
     else:
         click.echo("no trial completed")
