@@ -352,8 +352,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Report:
     """
     run_dir = Path(run_dir)
     run = RunDir(run_dir)
-    run_info = run.read_info()  # a folder that is not a run is an error, before writing
     frame = read_trials(run_dir)
+    run_info = run.read_info()  # a folder that is not a run is an error, before writing
     notes: list[str] = []
     info = run_info.model_dump(exclude_none=True)
     out = Path(out) if out is not None else run_dir / "report"
