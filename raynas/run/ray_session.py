@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+from pathlib import Path
 from typing import Any, Iterator
 
 from raynas.run.errors import RunError
@@ -117,24 +118,26 @@ def gpu_shortfall(gpus_per_trial: float, resources: dict[str, float], address: s
                    f"until one joins (Ctrl-C stops the run, every finished trial saved)")
 
 
-def autoscaler_node_types() -> dict[str, dict[str, float]] | None:
-    """The joined cluster's autoscaler node types (name -> resources), ``{}`` when an
-    autoscaler runs but does not say, ``None`` when no autoscaler reports to the cluster."""
-    import json
+BOOTSTRAP_CONFIG = "~/ray_bootstrap_config.yaml"
 
-    from ray.experimental.internal_kv import _internal_kv_get, _internal_kv_initialized
 
-    if not _internal_kv_initialized():
-        return None
-    status = _internal_kv_get("__autoscaling_status")
-    if not status:
+def autoscaler_node_types(path: str = BOOTSTRAP_CONFIG) -> dict[str, dict[str, float]] | None:
+    """The node types the cluster's autoscaler may add (name -> resources), read from the
+    autoscaling config ``ray up`` leaves on the head (``~/ray_bootstrap_config.yaml``, where
+    ``raynas evolve`` runs under ``ray exec``/``ray job submit``); ``None`` without one (a
+    cluster of ``ray start`` nodes: Ray's monitor then only mirrors the nodes that exist)."""
+    import yaml
+
+    file = Path(path).expanduser()
+    if not file.is_file():
         return None
     try:
-        report = json.loads(status)
-    except (TypeError, ValueError):
+        config = yaml.safe_load(file.read_text()) or {}
+    except (OSError, yaml.YAMLError):
         return {}
-    types = (report.get("autoscaler_report") or {}).get("node_types") or {}
-    return {str(name): dict(res) for name, res in types.items() if isinstance(res, dict)}
+    types = config.get("available_node_types") or {}
+    return {str(name): dict((spec or {}).get("resources") or {})
+            for name, spec in types.items() if isinstance(spec, dict)}
 
 
 def check_gpus(settings: EvolveSettings, say: Any = print) -> str | None:

@@ -47,6 +47,17 @@ def test_gpu_message_cluster_whose_autoscaler_can_add_a_gpu_node_waits():
     assert gpu_shortfall(0, {"CPU": 8.0}, None, None) is None
 
 
+def test_autoscaler_node_types_come_from_the_ray_up_bootstrap_config(tmp_path):
+    from raynas.run.ray_session import autoscaler_node_types
+
+    assert autoscaler_node_types(str(tmp_path / "none.yaml")) is None
+    config = tmp_path / "ray_bootstrap_config.yaml"
+    config.write_text("available_node_types:\n  head: {resources: {CPU: 4}}\n"
+                      "  gpu_worker: {resources: {CPU: 8, GPU: 1}, max_workers: 2}\n")
+    assert autoscaler_node_types(str(config)) == {"head": {"CPU": 4},
+                                                  "gpu_worker": {"CPU": 8, "GPU": 1}}
+
+
 @pytest.mark.slow  # starts a real local Ray without GPUs
 def test_evolve_with_gpus_on_a_ray_without_gpu_fails_at_once(tmp_path):
     result = subprocess.run(
@@ -68,7 +79,7 @@ def test_evolve_on_a_cluster_without_gpu_nor_autoscaler_fails_at_once(tmp_path):
         result = subprocess.run(
             [str(Path(sys.executable).parent / "raynas"), "evolve", "--address", cluster.address,
              "--gpus-per-trial", "1", "--trials", "2", "--epochs", "1", "--limit", "200",
-             "--out", tmp_path / "run", "-q"], capture_output=True, text=True, timeout=300)
+             "--out", tmp_path / "run", "-q"], capture_output=True, text=True, timeout=240)
     finally:
         cluster.shutdown()
     assert result.returncode == 2, result.stderr[-2000:]
