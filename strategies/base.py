@@ -145,16 +145,31 @@ class Strategy(ABC):
 
     def reevaluate(self) -> Genome:
         """A known genome to evaluate again once :meth:`ask` raised :class:`SpaceExhausted`
-        (see the module docstring); ``ValueError`` when no genome is known yet."""
+        (see the module docstring). A genome whose every told result failed (``None``: a
+        deterministic error, a rejection) is not chosen again. ``ValueError`` when no genome
+        is known yet; :class:`SpaceExhausted` when every known genome failed."""
         if not self._seen:
             raise ValueError("reevaluate() needs a genome proposed or told before; call ask() "
                              "first")
-        known = list(self._seen)
+        failed_only = self._failed_only()
+        known = [key for key in self._seen if key not in failed_only]
+        if not known:
+            raise SpaceExhausted(
+                f"every genome proposed so far ({len(self._seen)}) failed each time it was "
+                f"evaluated; none is worth evaluating again")
         key = known[int(self._rng.integers(len(known)))]
         self._pending[key] = self._pending.get(key, 0) + 1
         self.n_asked += 1
         self._last_parent = None
         return self._enc.decode(self._code_of_key(key))
+
+    def _failed_only(self) -> set[Any]:
+        """Keys of the genomes told at least once and only ever as failed."""
+        failed: set[Any] = set()
+        succeeded: set[Any] = set()
+        for code, value in self._history:
+            (failed if value is None else succeeded).add(self._enc.key(code))
+        return failed - succeeded
 
     def tell(self, genome: Mapping[str, Any],
              value: float | Mapping[str, float | None] | None,

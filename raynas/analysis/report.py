@@ -10,7 +10,8 @@ Writes into ``DIR/report/`` (or ``--out``):
   completed trials against all trials;
 - ``curves.png``: validation accuracy against epoch, one line per trained trial (a trial an
   early-stopping scheduler stopped is a short line ending in a cross);
-- ``index.html``: the plots, the top 10 trials, the counts and the run's settings.
+- ``index.html``: the plots, the top 10 genomes (mean accuracy over their trials, with
+  count and spread, the trials listed), the counts and the run's settings.
 
 It reads the rows with :func:`raynas.results.store.read_trials`, so a run still in progress (rows
 only in the journal) and a run whose trials all failed are reported too. The table helpers
@@ -28,8 +29,10 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 
+from raynas.core.files import check_writable
 from raynas.results.store import (ARCH_PREFIX, ResultsError, Status, accuracy_curve, completed,
-                                  counts, journal_path, pareto_front, ranked, read_trials)
+                                  counts, journal_path, pareto_front, ranked, ranked_genomes,
+                                  read_trials)
 from raynas.results.run_dir import RunDir, RunInfo
 
 TOP_FRACTION = 0.1
@@ -354,7 +357,7 @@ def _params(value: Any) -> str:
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:4px 8px;
-text-align:left;font-size:0.9em}th{background:#f2f2f2}code,td:nth-child(6){font-family:monospace}
+text-align:left;font-size:0.9em}th{background:#f2f2f2}code,td:nth-child(2){font-family:monospace}
 img{max-width:100%;border:1px solid #eee;margin:0.5em 0}.note{color:#a15c00}"""
 
 
@@ -367,9 +370,9 @@ def write_html(path: Path, run_dir: Path, frame: Any, info: Mapping[str, Any],
     """
     n = counts(frame)
     settings = dict(info.get("settings") or {})
-    top = ranked(frame).head(TOP_TABLE)
-    top_rows = [(rank, row["trial_id"], _accuracy(row["accuracy"]), _epochs(row),
-                 _params(row["params"]), row["genome"])
+    top = ranked_genomes(frame).head(TOP_TABLE)
+    top_rows = [(rank, row["genome"], _spread(row), row["trials"], _params(row["params"]),
+                 ", ".join(map(str, row["trial_ids"])))
                 for rank, (_, row) in enumerate(top.iterrows(), 1)]
     parts = [
         "<!DOCTYPE html>", "<html><head><meta charset='utf-8'>",
@@ -383,8 +386,11 @@ def write_html(path: Path, run_dir: Path, frame: Any, info: Mapping[str, Any],
         _table(["completed", "stopped", "failed", "rejected", "total", "planned"],
                [(n["completed"], n["stopped"], n["failed"], n["rejected"], len(frame),
                  settings.get("trials", ""))]),
-        f"<h2>Top {TOP_TABLE} trials</h2>",
-        _table(["rank", "trial id", "accuracy", "epochs", "params", "genome"], top_rows)
+        f"<h2>Top {TOP_TABLE} genomes</h2>",
+        "<p>Per genome, the mean validation accuracy over its completed trials (a genome "
+        "trained again with new seeds ranks by its mean, not by its luckiest seed).</p>",
+        _table(["rank", "genome", "accuracy (mean ± std)", "trials", "params",
+                "trial ids (best first)"], top_rows)
         if top_rows else "<p>No trial completed.</p>",
         "<h2>Best accuracy so far</h2>", f"<img src='{images['best']}' alt='best so far'>",
         "<h2>Accuracy vs parameters</h2>", f"<img src='{images['pareto']}' alt='Pareto front'>",
@@ -433,22 +439,19 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
     Raises :class:`ResultsError` when ``run_dir`` holds no readable results.
     """
     run_dir = Path(run_dir)
+    run = RunDir(run_dir)
     frame = read_trials(run_dir)
+    run_info = run.read_info()  # a folder that is not a run is an error, before writing
     notes: list[str] = []
-    try:
-        run_info = RunDir(run_dir).read_info()
-    except ResultsError as err:
-        run_info = RunInfo(format_version=0)
-        notes.append(f"no run settings: {err}")
     info = run_info.model_dump(exclude_none=True)
     out = Path(out) if out is not None else run_dir / "report"
-    journal = journal_path(run_dir)
-    in_progress = journal.exists() and journal.stat().st_size > 0
+    check_writable(out, "the report folder")
+    in_progress = run.is_being_written()
     planned = run_info.settings.get("trials")
     if in_progress:
-        notes.append(f"run in progress (or interrupted): {len(frame)}"
+        notes.append(f"run in progress: {len(frame)}"
                      + (f" of {planned}" if planned else "")
-                     + " trials finished so far, some only in the journal")
+                     + " trials finished so far")
     n = counts(frame)
     size = _space_size(info)
     if size is not None and len(frame) > size and frame["genome"].nunique() >= size:
@@ -471,11 +474,20 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
     files["html"] = write_html(out / "index.html", run_dir, frame, info,
                                {k: p.name for k, p in files.items()}, notes,
                                refresh_seconds)
-    best = ranked(frame)
+    best = ranked_genomes(frame)
     return Report(run_dir=run_dir, out=out, files=files, counts=n, total=len(frame),
                   planned=planned, best=best.iloc[0].to_dict() if len(best) else None,
                   in_progress=in_progress, settings=dict(run_info.settings),
                   notes=notes)
+
+
+def _spread(row: Mapping[str, Any]) -> str:
+    """A genome's mean accuracy, with its spread when it trained more than once."""
+    if row["trials"] > 1:
+        return (f"{_accuracy(row['accuracy'])} ± {row['accuracy_std']:.4f} (mean of "
+                f"{row['trials']} trials of its genome, {_accuracy(row['accuracy_min'])}.."
+                f"{_accuracy(row['accuracy_max'])})")
+    return _accuracy(row["accuracy"])
 
 
 def _space_size(info: Mapping[str, Any]) -> int | None:
@@ -503,8 +515,8 @@ def summary_lines(report: Report) -> list[str]:
         b = report.best
         partial = "" if b.get("status") == Status.COMPLETED else \
             f" after {_epochs(b)} epochs: no trial trained fully"
-        lines.append(f"best: trial {b['trial_id']}, accuracy {_accuracy(b['accuracy'])}"
-                     f"{partial}, params {_params(b['params'])}")
+        lines.append(f"best: trial {b['trial_id']}, accuracy {_spread(b)}{partial}, "
+                     f"params {_params(b['params'])}")
         lines.append(f"  genome: {b['genome']}")
     lines.append(f"report: {report.files['html']}")
     return lines

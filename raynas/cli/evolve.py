@@ -50,9 +50,11 @@ def evolve_command(config_file: str | None, resume_dir: str | None, quiet: bool,
                    f"trained known genomes again, with new seeds")
     if summary.best is not None:
         best = summary.best
-        partial = "" if best["status"] == "completed" else \
+        partial = "" if best.get("status", "completed") == "completed" else \
             f" (stopped after {best['epochs']} epochs: no trial trained fully)"
-        click.echo(f"best: accuracy {best['accuracy']:.4f}{partial}, params {best['params']}, "
+        spread = (f" ± {best['accuracy_std']:.4f} (mean of {best['trials']} trials)"
+                  if best["trials"] > 1 else "")
+        click.echo(f"best: accuracy {best['accuracy']:.4f}{spread}{partial}, params {best['params']}, "
                    f"trial {best['trial_id']}, genome {best['genome']}")
     else:
         click.echo("no trial completed")

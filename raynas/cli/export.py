@@ -13,7 +13,7 @@ from raynas.cli.errors import user_errors
 @click.command("export")
 @click.argument("run_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--top-k", "top_k", type=int, default=5, show_default=True,
-              help="Export the K most accurate completed trials.")
+              help="Export the K best genomes (mean accuracy over their completed trials).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the JSON files. [DIR/export]")
 @click.option("--pareto", is_flag=True,
@@ -33,6 +33,9 @@ def export_command(run_dir: Path, top_k: int, out: Path | None, pareto: bool) ->
     click.echo(f"exported {len(written)} architecture(s) ({what}) to {folder}:")
     for item in written:
         params = "" if item["params"] is None else f", params {item['params']:,}"
-        click.echo(f"  {item['path'].name}  accuracy {item['accuracy']:.4f}{params}  "
+        spread = (f" ± {item['accuracy_std']:.4f} (mean of {item['trials']} trials)"
+                  if item["trials"] > 1 else "")
+        click.echo(f"  {item['path'].name}  accuracy {item['accuracy']:.4f}{spread}{params}  "
                    f"{json.dumps(item['genome'], sort_keys=True)}")
-    click.echo("  manifest.csv  (file, rank, trial_id, accuracy, params, genome)")
+    click.echo("  manifest.csv  (file, rank, trial_id, accuracy, accuracy_std, trials, trial_ids, "
+               "params, genome)")

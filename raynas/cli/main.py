@@ -16,6 +16,7 @@ COMMANDS = {
     "report": ("raynas.cli.report", "report_command"),
     "export": ("raynas.cli.export", "export_command"),
     "train": ("raynas.cli.train", "train_command"),
+    "repair": ("raynas.cli.repair", "repair_command"),
 }
 
 

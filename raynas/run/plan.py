@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional
 from raynas.core.space import SearchSpace
 from raynas.core.space_spec import SpaceSpec
 from raynas.datasets.sources import DatasetBundle
+from raynas.core.files import check_writable
 from raynas.results.run_dir import RunDir, RunInfo
 from raynas.results.store import ResultsError
 from raynas.run.errors import RunError
@@ -140,6 +141,11 @@ def _check_out(settings: EvolveSettings, resume: bool) -> RunDir:
     out = Path(settings.out).expanduser() if settings.out else default_out(settings)
     if out.exists() and not out.is_dir():
         raise RunError(f"--out {out} is a file; give a folder for the run's results")
+    flag = "--resume" if resume else "--out"
+    try:
+        check_writable(out, flag)
+    except ValueError as err:
+        raise RunError(str(err)) from None
     run_dir = RunDir(out)
     if not resume and run_dir.holds_trials():
         raise RunError(f"{out} already holds a run; continue it with `raynas evolve --resume {out}` "

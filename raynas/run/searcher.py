@@ -40,6 +40,7 @@ class Lineage:
     proposed: int = 0
     exhausted: bool = False  # the strategy proposed every genome of the space
     reevaluated: int = 0     # proposals since then: known genomes trained again (new seeds)
+    all_failed: bool = False  # stopped early: every known genome failed, none worth retraining
     trial_ids_by_genome: dict[str, str] = field(default_factory=dict)
 
 
@@ -77,7 +78,11 @@ class StrategySearcher(Searcher):
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         while self.remaining > 0:
-            genome, again = self._ask()
+            try:
+                genome, again = self._ask()
+            except StopIteration:  # reevaluate(): every known genome failed each time
+                self.lineage.all_failed = True
+                return Searcher.FINISHED
             if genome is None:
                 return None  # results pending: Tune asks again later
             parent = None if again else self._parent_trial_id()
@@ -107,8 +112,9 @@ class StrategySearcher(Searcher):
                 self.lineage.exhausted = True
             else:
                 return (None if genome is None else self.space.validate(genome)), False
+        genome = self.strategy.reevaluate()
         self.lineage.reevaluated += 1
-        return self.space.validate(self.strategy.reevaluate()), True
+        return self.space.validate(genome), True
 
     def _parent_trial_id(self) -> str | None:
         parent = getattr(self.strategy, "last_parent", None)

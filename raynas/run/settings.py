@@ -44,7 +44,8 @@ class EvolveSettings(BaseModel):
                                            json_schema_extra=STRATEGY_OPTION)
     sample_size: Optional[int] = Field(None, ge=1, description="Evolution: tournament size.",
                                        json_schema_extra=STRATEGY_OPTION)
-    epochs: int = Field(3, ge=0, description="Training epochs per trial.", json_schema_extra=FIXED)
+    epochs: int = Field(3, ge=1, description="Training epochs per trial (at least 1).",
+                        json_schema_extra=FIXED)
     batch_size: Optional[int] = Field(None, ge=1, description="Training batch size (default: "
                                       "the trainer's, 32).", json_schema_extra=FIXED)
     lr: Optional[float] = Field(None, gt=0, description="Learning rate (default: the trainer's).",
@@ -154,6 +155,12 @@ def trial_seed(run_seed: int, order: int) -> int:
     return run_seed * 1_000_003 + order
 
 
+def trial_threads(cpus_per_trial: float) -> int:
+    """torch's intra-op thread count in a trial: one per whole CPU it reserves (at least one).
+    ``raynas train --run`` uses the same, since the count changes float sums."""
+    return max(1, int(cpus_per_trial))
+
+
 def settings_from(file_values: dict[str, Any] | None, overrides: dict[str, Any]) -> EvolveSettings:
     """Settings from a YAML mapping, then command-line values that were given (not None)."""
     values = dict(file_values or {})
@@ -179,8 +186,16 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 def explain(err: ValidationError) -> str:
     """A pydantic error as lines naming each field."""
+    import difflib
+
     lines = []
+    known = list(EvolveSettings.model_fields) if err.title == "EvolveSettings" else []
     for item in err.errors():
         field = ".".join(str(part) for part in item["loc"]) or "settings"
-        lines.append(f"{field}: {item['msg']} (got {item.get('input')!r})")
+        line = f"{field}: {item['msg']} (got {item.get('input')!r})"
+        if item["type"] == "extra_forbidden":
+            near = difflib.get_close_matches(str(item["loc"][-1]), known, n=1)
+            line = f"{field}: unknown setting" + (f"; did you mean {near[0]!r}?" if near else
+                                                 f"; known: {', '.join(known)}" if known else "")
+        lines.append(line)
     return "; ".join(lines)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from raynas.results.store import counts, ranked, read_trials
+from raynas.results.store import counts, ranked_genomes, read_trials
 
 
 @dataclass
@@ -28,7 +28,7 @@ class RunSummary:
 def summarize(out: Path, total: int) -> RunSummary:
     """The summary of the rows in ``out`` for a run of ``total`` trials."""
     rows = read_trials(out)
-    best = ranked(rows)
+    best = ranked_genomes(rows)  # per genome: mean accuracy over its trials
     epochs = rows["epochs"].dropna().astype(int).sum() if "epochs" in rows else None
     return RunSummary(out=out, total=total, counts=counts(rows),
                       best=best.iloc[0].to_dict() if len(best) else None,

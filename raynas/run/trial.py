@@ -28,6 +28,7 @@ from ray import tune
 
 from raynas.datasets.sources import DatasetBundle
 from raynas.core.fixing import count_flops, count_parameters, fix
+from raynas.run.settings import trial_threads
 from raynas.run.space_source import SpaceSource
 from raynas.core.measure import check_forward
 from raynas.results.store import Status
@@ -91,7 +92,7 @@ def _placement() -> dict[str, Any]:
 def run_trial(config: dict[str, Any], settings: TrialSettings, data: DataHandle) -> None:
     """Tune function trainable: reports per-epoch figures, then one final report."""
     started = now_utc()
-    torch.set_num_threads(max(1, int(settings.cpus_per_trial)))
+    torch.set_num_threads(trial_threads(settings.cpus_per_trial))
     base = {"order": config["order"], "started_at": started.isoformat(), **_placement()}
     params = flops = None
     curve: list[float] = []

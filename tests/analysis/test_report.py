@@ -39,7 +39,13 @@ def test_report_of_a_run_in_progress(cli, make_run, check_png):
     run = make_run("live", ["completed", "failed", "completed", "completed", "rejected"],
                    journal_only=True)
     assert not list((run / "trials").glob("*.parquet"))
-    result = cli("report", run)
+    from raynas.results.run_dir import RunDir
+
+    lock = RunDir(run).acquire_writer_lock()  # what a live `raynas evolve` holds
+    try:
+        result = cli("report", run)
+    finally:
+        lock.release()
     assert result.returncode == 0, result.stderr
     assert "run in progress" in result.stdout
     assert "trials: 5 of 7 (completed 3, failed 1, rejected 1)" in result.stdout
