@@ -308,12 +308,18 @@ def completed(frame: Any) -> Any:
 
 
 def ranked(frame: Any) -> Any:
-    """Completed rows, best first: higher accuracy, then fewer parameters, then earlier."""
+    """Completed rows, best first: higher accuracy, then fewer parameters, then earlier.
+
+    On a one-shot run, ``retrain`` rows (trained from scratch) come before all others
+    (``oneshot`` rows, scored with inherited weights), each group ranked as above.
+    """
     done = completed(frame)
-    done = done.assign(_params=done["params"].fillna(float("inf")))
-    done = done.sort_values(["accuracy", "_params", "order"], ascending=[False, True, True],
-                            kind="stable")
-    return done.drop(columns="_params").reset_index(drop=True)
+    stage = done["stage"] if "stage" in done else None
+    done = done.assign(_params=done["params"].fillna(float("inf")),
+                       _retrained=(stage == "retrain") if stage is not None else False)
+    done = done.sort_values(["_retrained", "accuracy", "_params", "order"],
+                            ascending=[False, False, True, True], kind="stable")
+    return done.drop(columns=["_params", "_retrained"]).reset_index(drop=True)
 
 
 def pareto_front(frame: Any) -> Any:
