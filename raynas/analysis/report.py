@@ -10,6 +10,8 @@ Writes into ``DIR/report/`` (or ``--out``):
   completed trials against all trials;
 - ``curves.png``: validation accuracy against epoch, one line per trained trial (a trial an
   early-stopping scheduler stopped is a short line ending in a cross);
+- ``oneshot.png`` (one-shot runs only): accuracy with the supernet's inherited weights
+  against accuracy retrained from scratch, one point per retrained genome, with Kendall's tau;
 - ``index.html``: the plots, the top 10 genomes (mean accuracy over their trials, with
   count and spread, the trials listed), the counts and the run's settings.
 
@@ -34,6 +36,7 @@ from raynas.results.store import (ARCH_PREFIX, ResultsError, Status, accuracy_cu
                                   counts, journal_path, pareto_front, ranked, ranked_genomes,
                                   read_trials)
 from raynas.results.run_dir import RunDir, RunInfo
+from raynas.results.stages import inherited_vs_retrained, is_oneshot_run
 
 TOP_FRACTION = 0.1
 TOP_TABLE = 10
@@ -361,6 +364,30 @@ text-align:left;font-size:0.9em}th{background:#f2f2f2}code,td:nth-child(2){font-
 img{max-width:100%;border:1px solid #eee;margin:0.5em 0}.note{color:#a15c00}"""
 
 
+def plot_oneshot(frame: Any, path: Path) -> tuple[Path, float | None]:
+    """One-shot runs: inherited-weight accuracy against retrained accuracy, one point per
+    retrained genome, titled with Kendall's tau; returns the file and tau (None below two
+    pairs)."""
+    from raynas.results.stages import inherited_vs_retrained, kendall_tau
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4.8))
+    pairs = inherited_vs_retrained(frame)
+    tau = kendall_tau(pairs)
+    ax.set_xlabel("validation accuracy with inherited weights (supernet)")
+    ax.set_ylabel("validation accuracy retrained from scratch")
+    ax.set_title(f"one-shot ranking: Kendall's tau = {tau:.3f} ({len(pairs)} genomes)"
+                 if tau is not None else f"one-shot ranking ({len(pairs)} genome(s))")
+    ax.grid(alpha=0.3)
+    if not len(pairs):
+        _note(ax, "no retrained genome yet: nothing to compare")
+    else:
+        ax.scatter(pairs["inherited"], pairs["retrained"], s=40, color="tab:blue")
+        if tau is None:
+            _note(ax, "Kendall's tau needs two or more retrained genomes", y=0.9)
+    return _save(fig, path), tau
+
+
 def write_html(path: Path, run_dir: Path, frame: Any, info: Mapping[str, Any],
                images: Mapping[str, str], notes: Sequence[str] = (),
                refresh_seconds: float | None = None) -> Path:
@@ -398,6 +425,9 @@ def write_html(path: Path, run_dir: Path, frame: Any, info: Mapping[str, Any],
         f"<img src='{images['choices']}' alt='decision frequencies'>",
         "<h2>Validation accuracy by epoch</h2>",
         f"<img src='{images['curves']}' alt='accuracy curves'>",
+        *(["<h2>Inherited weights vs retrained</h2>",
+           f"<img src='{images['oneshot']}' alt='inherited vs retrained accuracy'>"]
+          if "oneshot" in images else []),
         "<h2>Settings</h2>",
         _table(["setting", "value"], [(k, "" if v is None else v) for k, v in settings.items()]
                + [(label, info[k]) for k, label in (("input_shape", "input shape"),
@@ -447,7 +477,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
     out = Path(out) if out is not None else run_dir / "report"
     check_writable(out, "the report folder")
     in_progress = run.is_being_written()
-    planned = run_info.settings.get("trials")
+    # a one-shot run's count is its candidates plus its retrained genomes, not evolve's --trials
+    planned = None if is_oneshot_run(frame) else run_info.settings.get("trials")
     if in_progress:
         notes.append(f"run in progress: {len(frame)}"
                      + (f" of {planned}" if planned else "")
@@ -471,6 +502,11 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
         "choices": plot_choices(frame, out / "choices.png", info),
         "curves": plot_curves(frame, out / "curves.png"),
     }
+    if is_oneshot_run(frame):
+        files["oneshot"], tau = plot_oneshot(frame, out / "oneshot.png")
+        if tau is not None:
+            notes.append(f"one-shot run: Kendall's tau between inherited-weight and retrained "
+                         f"accuracy {tau:.3f} over {len(inherited_vs_retrained(frame))} genomes")
     files["html"] = write_html(out / "index.html", run_dir, frame, info,
                                {k: p.name for k, p in files.items()}, notes,
                                refresh_seconds)
@@ -504,8 +540,9 @@ def summary_lines(report: Report) -> list[str]:
     n = report.counts
     planned = f" of {report.planned}" if report.planned else ""
     s = report.settings
-    described = ", ".join(f"{k} {s[k]}" for k in ("space", "dataset", "strategy", "epochs")
-                          if s.get(k) is not None)
+    keys = ("space", "dataset", "strategy") + (
+        ("supernet_epochs", "candidates", "retrain_epochs") if "candidates" in s else ("epochs",))
+    described = ", ".join(f"{k.replace('_', ' ')} {s[k]}" for k in keys if s.get(k) is not None)
     lines = [f"run: {report.run_dir}" + (f" ({described})" if described else "")]
     stopped = f"stopped {n['stopped']}, " if n.get("stopped") else ""
     lines += [f"trials: {report.total}{planned} (completed {n['completed']}, {stopped}failed "

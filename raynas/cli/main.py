@@ -10,6 +10,7 @@ import click
 # command name -> (module, click command attribute)
 COMMANDS = {
     "evolve": ("raynas.cli.evolve", "evolve_command"),
+    "oneshot": ("raynas.cli.oneshot", "oneshot_command"),
     "bench": ("raynas.cli.bench", "bench_command"),
     "bench-overhead": ("raynas.cli.bench", "bench_overhead_command"),
     "bench-fidelity": ("raynas.cli.bench", "bench_fidelity_command"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from raynas.core.space import Genome, SearchSpace
 from raynas.oneshot.evaluate import EvaluatorPool
@@ -47,7 +47,9 @@ def search_inherited(space: SearchSpace, pool: EvaluatorPool, *, candidates: int
                      strategy_options: Mapping[str, Any] | None = None,
                      batch_size: int = 4, in_flight: int | None = None,
                      on_row: RowCallback | None = None, epochs: int | None = None,
-                     first_order: int = 1) -> SearchResult:
+                     first_order: int = 1,
+                     history: Iterable[tuple[Genome, float | None]] | None = None,
+                     known_trials: Mapping[str, str] | None = None) -> SearchResult:
     """Evaluate ``candidates`` genomes proposed by ``strategy`` over ``pool``.
 
     Each candidate is a row (:func:`raynas.results.store.make_row`) with ``trial_id``
@@ -55,6 +57,10 @@ def search_inherited(space: SearchSpace, pool: EvaluatorPool, *, candidates: int
     ``params``, ``parent_trial_id`` (the candidate it was mutated from), ``epochs`` (the
     supernet's, when given), the actor's node and the run's ``strategy`` and ``seed``; a
     candidate whose evaluation fails is a ``failed`` row with its error (told as a failure).
+    To continue a search (``--resume``): ``history`` is the earlier candidates' ``(genome,
+    accuracy or None)`` pairs in proposal order, replayed into the strategy before it asks;
+    ``known_trials`` maps their genome ids to trial ids (parent lineage); ``first_order``
+    the next order.
     ``on_row(row)`` is called as each row is made (e.g. ``ResultsWriter.add``). A space
     smaller than ``candidates`` ends when the strategy has proposed every genome.
     """
@@ -68,8 +74,10 @@ def search_inherited(space: SearchSpace, pool: EvaluatorPool, *, candidates: int
     options = dict(strategy_options or {})
     options.setdefault("budget", candidates)
     proposer = raynas.strategies.get(strategy)(space, seed=seed, **options)
+    if history is not None:
+        proposer.replay(list(history))
     in_flight = in_flight if in_flight is not None else 2 * len(pool.actors)
-    trial_of: dict[str, str] = {}  # genome id -> latest trial id, for parent lineage
+    trial_of: dict[str, str] = dict(known_trials or {})  # genome id -> latest trial id
     pending: list[list[tuple[int, Genome, str | None]]] = []
     rows: list[dict[str, Any]] = []
     cpu_seconds = 0.0

@@ -336,13 +336,20 @@ def ranked(frame: Any) -> Any:
     """Trained rows, best first: full-fidelity (completed) rows first, by higher accuracy,
     then fewer parameters, then earlier; then the early-stopped rows, by more epochs trained
     (the rung reached), then higher accuracy (an accuracy after fewer epochs is not comparable
-    with a full-fidelity one, see ``raynas.strategies.base.fidelity_key``)."""
+    with a full-fidelity one, see ``raynas.strategies.base.fidelity_key``).
+
+    On a one-shot run, ``retrain`` rows (trained from scratch) come before the ``oneshot``
+    rows (scored with inherited weights), each group ranked as above.
+    """
     import pandas as pd
 
     done = completed(frame)
-    done = done.assign(_params=done["params"].fillna(float("inf")))
-    done = done.sort_values(["accuracy", "_params", "order"], ascending=[False, True, True],
-                            kind="stable")
+    stage = done["stage"] if "stage" in done else None
+    done = done.assign(_params=done["params"].fillna(float("inf")),
+                       _retrained=(stage == "retrain") if stage is not None else False)
+    done = done.sort_values(["_retrained", "accuracy", "_params", "order"],
+                            ascending=[False, False, True, True], kind="stable")
+    done = done.drop(columns="_retrained")
     cut = stopped(frame)
     if len(cut):
         cut = cut.assign(_params=cut["params"].fillna(float("inf")),
@@ -371,7 +378,7 @@ def ranked_genomes(frame: Any) -> Any:
     import pandas as pd
 
     done = ranked(frame)
-    columns = ["genome", "status", "epochs", "accuracy", "accuracy_std", "accuracy_min",
+    columns = ["genome", "status", "epochs", "stage", "accuracy", "accuracy_std", "accuracy_min",
                "accuracy_max", "trials", "trial_ids", "trial_id", "params", "flops", "order"]
     arch = [c for c in done.columns if c.startswith(ARCH_PREFIX)]
     if not len(done):
@@ -379,16 +386,19 @@ def ranked_genomes(frame: Any) -> Any:
     level = pd.to_numeric(done["epochs"], errors="coerce").fillna(0) if "epochs" in done \
         else pd.Series(0.0, index=done.index)
     level = level.where(done["status"] != Status.COMPLETED, math.inf)
+    if "stage" in done:  # one-shot runs: a genome's inherited-weight score ranks below any retrain
+        level = level.where(done["stage"] != "oneshot", 1e9)
     done = done.assign(_level=level)
     rows = []
     for genome, group in done.groupby("genome", sort=False):  # groups keep ranked order
         group = group[group["_level"] == group["_level"].max()]
-        full = bool(group["_level"].iloc[0] == math.inf)
+        full = bool(group["status"].iloc[0] == Status.COMPLETED)
         accuracy = group["accuracy"].astype(float)
         first = group.loc[group["order"].idxmin()]
         rows.append({"genome": genome,
                      "status": str(Status.COMPLETED if full else Status.STOPPED),
                      "epochs": None if full else int(group["_level"].iloc[0]),
+                     "stage": group["stage"].iloc[0] if "stage" in group else None,
                      "_level": group["_level"].iloc[0], "accuracy": accuracy.mean(),
                      "accuracy_std": float(accuracy.std(ddof=0)),
                      "accuracy_min": accuracy.min(), "accuracy_max": accuracy.max(),

@@ -12,9 +12,11 @@ from raynas.run.errors import RunError
 from raynas.run.settings import EvolveSettings, fixed_on_resume
 
 
-def resume_settings(run_dir: Path, overrides: dict[str, Any]) -> EvolveSettings:
+def resume_settings(run_dir: Path, overrides: dict[str, Any],
+                    model: type[EvolveSettings] = EvolveSettings) -> EvolveSettings:
     """The settings of an earlier run, with the options given again on the command line.
 
+    ``model``: the settings class of the run's command (``EvolveSettings`` or a subclass).
     ``--trials`` and the resource options may change; a setting marked ``fixed_on_resume``
     given with another value is a ``RunError`` naming it. A ``run.json`` of a newer format
     than this raynas reads is a ``RunError`` naming the version.
@@ -28,7 +30,7 @@ def resume_settings(run_dir: Path, overrides: dict[str, Any]) -> EvolveSettings:
     values = {**{name: field.default for name, field in EvolveSettings.model_fields.items()
                  if name in fixed_on_resume()}, **info.settings}
     given = {k: v for k, v in overrides.items() if v is not None}
-    changed = [f"{k} ({values.get(k)!r} -> {given[k]!r})" for k in fixed_on_resume()
+    changed = [f"{k} ({values.get(k)!r} -> {given[k]!r})" for k in fixed_on_resume(model)
                if k in given and k != "space" and given[k] != values.get(k)]
     if "space" in given and _same_space(given["space"]) != _same_space(values.get("space")):
         changed.append(f"space ({values.get('space')!r} -> {given['space']!r})")
@@ -40,7 +42,7 @@ def resume_settings(run_dir: Path, overrides: dict[str, Any]) -> EvolveSettings:
         values["space"] = folder.space_spec(values["space"])
     values.update({k: v for k, v in given.items() if k != "space"})
     values["out"] = str(run_dir)
-    return EvolveSettings(**values)
+    return model(**values)
 
 
 def _same_space(spec: Any) -> Any:

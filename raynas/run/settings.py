@@ -136,10 +136,10 @@ class EvolveSettings(BaseModel):
         return value
 
 
-def fixed_on_resume() -> tuple[str, ...]:
-    """The settings a resumed run keeps, so that its rows stay comparable: the fields marked
-    ``fixed_on_resume`` (``--trials`` and the resource options may change)."""
-    return tuple(name for name, field in EvolveSettings.model_fields.items()
+def fixed_on_resume(model: type[EvolveSettings] = EvolveSettings) -> tuple[str, ...]:
+    """The settings a resumed run keeps, so that its rows stay comparable: the fields of
+    ``model`` marked ``fixed_on_resume`` (``--trials`` and the resource options may change)."""
+    return tuple(name for name, field in model.model_fields.items()
                  if (field.json_schema_extra or {}).get("fixed_on_resume"))
 
 
