@@ -3,8 +3,11 @@
 Each file is a plain genome ``{key: decision}`` written by
 :func:`raynas.export_architecture`, so ``fix(model, load_architecture(path))`` builds the
 model. Files are named by rank and trial: ``rank01-<trial_id>.json`` (``--top-k``, best
-accuracy first) or ``pareto01-<trial_id>.json`` (``--pareto``, fewest parameters first).
-``manifest.csv`` beside them lists file, rank, trial id, accuracy, params and genome.
+first by the run's first objective, accuracy by default) or ``pareto01-<trial_id>.json``
+(``--pareto``: with several objectives, the trials no other dominates on the run's
+objectives, best first by the first one; with one, the accuracy/parameters front, fewest
+parameters first). ``manifest.csv`` beside them lists file, rank, trial id, accuracy,
+params, the other objectives' metrics and the genome.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from typing import Any
 
 
 from raynas.core.architecture import export_architecture
+from raynas.results.objectives import (DEFAULT_OBJECTIVES, best_by_objectives, objective_front,
+                                      run_objectives)
+from raynas.results.run_dir import RunDir
 from raynas.results.store import ResultsError, pareto_front, ranked, read_trials
 
 __all__ = ["export_run"]
@@ -41,7 +47,14 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, top_k: int = 
         raise ValueError(f"--top-k must be a positive integer, got {top_k!r}")
     run_dir = Path(run_dir)
     frame = read_trials(run_dir)
-    chosen = pareto_front(frame) if pareto else ranked(frame).head(top_k)
+    objectives = _objectives(run_dir)
+    if pareto:
+        chosen = objective_front(frame, objectives) if len(objectives) > 1 else pareto_front(frame)
+    elif objectives != DEFAULT_OBJECTIVES:
+        chosen = best_by_objectives(frame, objectives).head(top_k)
+    else:
+        chosen = ranked(frame).head(top_k)
+    extra = [m for m in objectives if m not in ("accuracy", "params")]
     if not len(chosen):
         statuses = ", ".join(f"{n} {s}" for s, n in frame["status"].value_counts().items())
         raise ValueError(f"{run_dir}: no completed trial to export ({len(frame)} trials"
@@ -60,12 +73,29 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, top_k: int = 
         written.append({"path": path, "rank": rank, "trial_id": row["trial_id"],
                         "accuracy": float(row["accuracy"]),
                         "params": None if row["params"] != row["params"] else int(row["params"]),
-                        "genome": genome})
+                        "genome": genome,
+                        **{m: _plain(row.get(m)) for m in extra}})
     with (out / "manifest.csv").open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["file", "rank", "trial_id", "accuracy", "params", "genome"])
+        writer.writerow(["file", "rank", "trial_id", "accuracy", "params", *extra, "genome"])
         for item in written:
             writer.writerow([item["path"].name, item["rank"], item["trial_id"],
                              f"{item['accuracy']:.6f}", item["params"],
+                             *[item[m] for m in extra],
                              json.dumps(item["genome"], sort_keys=True)])
     return written
+
+
+def _objectives(run_dir: Path) -> dict[str, str]:
+    """The run's recorded objectives (the default for a run without ``run.json``)."""
+    try:
+        return run_objectives(RunDir(run_dir).read_info())
+    except ResultsError:
+        return dict(DEFAULT_OBJECTIVES)
+
+
+def _plain(value: Any) -> Any:
+    """A cell as a plain number (``None`` for a missing one)."""
+    if value is None or value != value:
+        return None
+    return value.item() if hasattr(value, "item") else value

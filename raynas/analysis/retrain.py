@@ -78,6 +78,7 @@ def _run_settings(run_dir: Path, info: Any) -> dict[str, Any]:
 def _run_trial(run_dir: Path, trial_id: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(settings of the run, the trial's row)``; the best completed trial when no id."""
     from raynas.results.run_dir import RunDir
+    from raynas.results.objectives import DEFAULT_OBJECTIVES, best_by_objectives, run_objectives
     from raynas.results.store import ResultsError, ranked, read_trials
 
     try:
@@ -86,7 +87,9 @@ def _run_trial(run_dir: Path, trial_id: str | None) -> tuple[dict[str, Any], dic
     except ResultsError as err:
         raise TrainError(f"--run: {err}") from None
     if trial_id is None:
-        best = ranked(frame)
+        objectives = run_objectives(info)
+        best = ranked(frame) if objectives == DEFAULT_OBJECTIVES else \
+            best_by_objectives(frame, objectives)  # the front's first: best by the first objective
         if not len(best):
             raise TrainError(f"--run {run_dir}: no completed trial to train; pass --trial-id")
         return _run_settings(run_dir, info), best.iloc[0].to_dict()

@@ -51,6 +51,13 @@ def evolve_command(config_file: str | None, resume_dir: str | None, quiet: bool,
                    f"trial {best['trial_id']}, genome {best['genome']}")
     else:
         click.echo("no trial completed")
+    lines = summary.front_lines()
+    if lines:
+        from raynas.results.objectives import describe
+
+        click.echo(f"Pareto front ({len(summary.front)} trial(s); {describe(summary.objectives)}):")
+        for line in lines:
+            click.echo(line)
     click.echo(f"results: {summary.out.resolve()}  (pandas.read_parquet('{summary.out}/trials'))")
     if summary.interrupted:
         click.echo(f"raynas evolve: interrupted before all trials finished; continue with "

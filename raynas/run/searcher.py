@@ -2,8 +2,9 @@
 
 ``suggest`` asks the strategy for a genome (screening it first: a genome over the
 parameter budget is recorded as ``rejected`` and never trained) and returns the trial's
-config; ``on_trial_complete`` tells the strategy the trial's validation accuracy (``None``
-for a failed trial). After ``total`` proposals it returns ``Searcher.FINISHED``.
+config; ``on_trial_complete`` tells the strategy the trial's figures for the run's
+objectives (:func:`~raynas.results.objectives.objective_value`: the validation accuracy by
+default; ``None`` for a failed or rejected trial). After ``total`` proposals it returns ``Searcher.FINISHED``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Callable, Optional
 
 from ray.tune.search import Searcher
 
+from raynas.results.objectives import DEFAULT_OBJECTIVES, objective_value
 from raynas.results.store import Status
 from raynas.run.settings import trial_seed
 from raynas.core.space import SearchSpace
@@ -57,8 +59,10 @@ class StrategySearcher(Searcher):
     def __init__(self, strategy: Any, space: SearchSpace, total: int, first_order: int = 1,
                  trial_seed: int = 0, screen: Screen | None = None,
                  on_rejected: OnRejected | None = None,
-                 known_trials: dict[str, str] | None = None, metric: str = "accuracy"):
+                 known_trials: dict[str, str] | None = None, metric: str = "accuracy",
+                 objectives: dict[str, str] | None = None):
         super().__init__(metric=metric, mode="max")
+        self.objectives = dict(objectives or DEFAULT_OBJECTIVES)
         self.strategy = strategy
         self.space = space
         self.total = total
@@ -121,7 +125,7 @@ class StrategySearcher(Searcher):
             return
         value = None
         if not error and result and result.get("status") == Status.COMPLETED:
-            value = result.get("accuracy")
+            value = objective_value(result, self.objectives)
         self.strategy.tell(proposal.genome, value)
 
     def save(self, checkpoint_path: str) -> None:
