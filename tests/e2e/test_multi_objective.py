@@ -40,7 +40,8 @@ def test_accuracy_against_latency(run_cli, tmp_path):
     manifest = pd.read_csv(tmp_path / "front" / "manifest.csv")
     assert "latency_ms" in manifest.columns and len(manifest) >= 1
     done = frame[frame.status == "completed"]
-    for _, row in manifest.iterrows():  # nobody dominates an exported trial
+    for trial_id in manifest.trial_id:  # nobody dominates an exported trial
+        row = done[done.trial_id == trial_id].iloc[0]
         better = done[(done.accuracy >= row.accuracy) & (done.latency_ms <= row.latency_ms)
                       & ((done.accuracy > row.accuracy) | (done.latency_ms < row.latency_ms))]
         assert better.empty, (row.trial_id, better.trial_id.tolist())
