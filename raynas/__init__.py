@@ -1,7 +1,8 @@
 """raynas: distributed evolutionary neural-architecture search for PyTorch on Ray.
 
-The torch-side names (``LayerChoice``, ``InputChoice``, ``MutableScope``, ``fix``) load on
-first use, so ``import raynas.strategies`` pulls in neither torch nor ray.
+The torch-side names (``LayerChoice``, ``InputChoice``, ``MutableScope``, ``ValueChoice``,
+``Repeat``, ``fix``) load on first use, so ``import raynas.strategies`` pulls in neither torch
+nor ray.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ _LAZY = {
     "LayerChoice": "raynas.core.mutables",
     "InputChoice": "raynas.core.mutables",
     "MutableScope": "raynas.core.mutables",
+    "ValueChoice": "raynas.core.values",
+    "Repeat": "raynas.core.values",
     "fix": "raynas.core.fixing",
     "count_parameters": "raynas.core.fixing",
     "count_flops": "raynas.core.fixing",

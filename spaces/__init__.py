@@ -31,7 +31,11 @@ class SpaceInfo(NamedTuple):
 
 BUILTIN: dict[str, SpaceInfo] = {
     "mnist": SpaceInfo("raynas.spaces.mnist", (1, 28, 28), 10),
+    "mobilenetv2": SpaceInfo("raynas.spaces.mobilenetv2", (1, 28, 28), 10),
+    "mobilenetv2-cifar": SpaceInfo("raynas.spaces.mobilenetv2", (3, 32, 32), 10),
     "nasbench201": SpaceInfo("raynas.spaces.nasbench201", (3, 32, 32), 10),
+    "nasbench201-small": SpaceInfo("raynas.spaces.nasbench201", (1, 16, 16), 10),
+    "tiny": SpaceInfo("raynas.spaces.tiny", (1, 8, 8), 10),
 }
 
 _REGISTRY: Registry[SpaceFactory] = Registry("space")

@@ -19,6 +19,14 @@ number of asks outstanding and results told in any order. Contract shared by eve
   marks a failed trial. A genome that was never asked may be told (it joins the history as an
   extra result). ``history`` gives results back in the form ``tell`` takes: floats with one
   objective, ``{metric: float}`` mappings with several.
+* Multi-fidelity: ``tell(genome, value, fidelity=epochs)`` tells a result measured at a
+  fidelity (the epochs a trial trained; an early-stopping scheduler stops most trials before
+  the full budget). ``None`` (the default) is the full fidelity. Results are ordered by
+  :func:`fidelity_key`: a result of higher fidelity ranks above any of lower fidelity, and
+  results of equal fidelity rank by value. Under successive halving (ASHA, HyperBand) a trial
+  reaches a higher rung only by beating its rung's cut, so this order is the schedulers' own
+  promotion order; and a stopped trial can never outrank a full-fidelity one. ``best()`` and
+  the strategies' selection use it.
 * Lineage: after ``ask()``, ``last_parent`` is the genome the proposal was derived from (a
   mutation's parent), or ``None`` for a random genome; ``parent_of(g)`` answers the same for any
   proposed genome (its latest proposal). A driver maps it to the parent's trial with
@@ -28,8 +36,9 @@ number of asks outstanding and results told in any order. Contract shared by eve
   another process, and after ``state_dict()``/``load_state_dict()``.
 * ``state_dict()`` is JSON-able (generator state included); ``replay(history)`` (or the
   classmethod ``from_history``) rebuilds the state of a fresh strategy from ``[(genome, value),
-  ...]`` in tell order, as if each genome had been asked then told: that is how a restarted
-  driver resumes from its results log. Replay consumes no randomness.
+  ...]`` (or ``(genome, value, fidelity)`` triples) in tell order, as if each genome had been
+  asked then told: that is how a restarted driver resumes from its results log. Replay
+  consumes no randomness.
 
 Strategies import numpy and the space description only: no ray, no torch.
 """
@@ -98,10 +107,10 @@ class Strategy(ABC):
         """``(code, parent_code)`` of the next proposal; ``code`` is ``None`` when no
         (unseen, with dedup) genome is left; ``parent_code`` is ``None`` for a random one."""
 
-    def _observe(self, code: tuple[int, ...], score: Any) -> None:
+    def _observe(self, code: tuple[int, ...], score: Any, fidelity: int | None = None) -> None:
         """A result arrived: ``score`` is the value signed so that higher is better (a float
         with one objective, a tuple of floats in ``metrics`` order with several), or ``None``
-        for a failed trial."""
+        for a failed trial; ``fidelity`` as told (compare with :func:`fidelity_key`)."""
 
     def _reset(self) -> None:
         """Forget everything learned from results (called before rebuilding state)."""
@@ -136,23 +145,41 @@ class Strategy(ABC):
 
     def reevaluate(self) -> Genome:
         """A known genome to evaluate again once :meth:`ask` raised :class:`SpaceExhausted`
-        (see the module docstring); ``ValueError`` when no genome is known yet."""
+        (see the module docstring). A genome whose every told result failed (``None``: a
+        deterministic error, a rejection) is not chosen again. ``ValueError`` when no genome
+        is known yet; :class:`SpaceExhausted` when every known genome failed."""
         if not self._seen:
             raise ValueError("reevaluate() needs a genome proposed or told before; call ask() "
                              "first")
-        known = list(self._seen)
+        failed_only = self._failed_only()
+        known = [key for key in self._seen if key not in failed_only]
+        if not known:
+            raise SpaceExhausted(
+                f"every genome proposed so far ({len(self._seen)}) failed each time it was "
+                f"evaluated; none is worth evaluating again")
         key = known[int(self._rng.integers(len(known)))]
         self._pending[key] = self._pending.get(key, 0) + 1
         self.n_asked += 1
         self._last_parent = None
         return self._enc.decode(self._code_of_key(key))
 
+    def _failed_only(self) -> set[Any]:
+        """Keys of the genomes told at least once and only ever as failed."""
+        failed: set[Any] = set()
+        succeeded: set[Any] = set()
+        for code, value in self._history:
+            (failed if value is None else succeeded).add(self._enc.key(code))
+        return failed - succeeded
+
     def tell(self, genome: Mapping[str, Any],
-             value: float | Mapping[str, float | None] | None) -> None:
+             value: float | Mapping[str, float | None] | None,
+             fidelity: int | None = None) -> None:
         """Report the result of ``genome``: its metric (one objective) or a mapping of every
-        objective's metric to its value; ``None`` (or NaN) for a failed trial."""
+        objective's metric to its value; ``None`` (or NaN) for a failed trial; ``fidelity``:
+        the epochs it trained when stopped early (``None``: full fidelity)."""
         code = self._enc.encode(genome)
         result = self._as_result(value)
+        fidelity = _as_fidelity(fidelity)
         key = self._enc.key(code)
         count = self._pending.get(key)
         if count is not None:
@@ -162,7 +189,8 @@ class Strategy(ABC):
                 del self._pending[key]
         self._seen[key] = None
         self._history.append((code, result))
-        self._observe(code, self._signed(result))
+        self._fidelities.append(fidelity)
+        self._observe(code, self._signed(result), fidelity)
 
     def _signed(self, result: Result | None) -> Any:
         if result is None:
@@ -203,18 +231,22 @@ class Strategy(ABC):
             return result[0]
         return dict(zip(self.metrics, result))
 
-    def replay(self, history: Iterable[tuple[Mapping[str, Any], float | None]]) -> "Strategy":
-        """Rebuild state from ``(genome, value)`` pairs in tell order, as if each genome had
-        been asked then told (no randomness consumed); returns ``self``."""
+    def replay(self, history: Iterable[tuple[Any, ...]]) -> "Strategy":
+        """Rebuild state from ``(genome, value)`` pairs or ``(genome, value, fidelity)``
+        triples in tell order, as if each genome had been asked then told (no randomness
+        consumed); returns ``self``."""
         for item in history:
             try:
-                genome, value = item
+                genome, value, *rest = item
+                if len(rest) > 1:
+                    raise ValueError
             except (TypeError, ValueError):
-                raise ValueError(f"history items must be (genome, value) pairs, got {item!r}") from None
+                raise ValueError(f"history items must be (genome, value) pairs or (genome, "
+                                 f"value, fidelity) triples, got {item!r}") from None
             code = self._enc.encode(genome)
             self._seen[self._enc.key(code)] = None
             self.n_asked += 1
-            self.tell(genome, value)
+            self.tell(genome, value, *rest)
         return self
 
     @classmethod
@@ -248,20 +280,29 @@ class Strategy(ABC):
         return [(self._enc.decode(code), self._public(value)) for code, value in self._history]
 
     @property
+    def fidelities(self) -> list[int | None]:
+        """The fidelity told with each result of :attr:`history` (``None``: full)."""
+        return list(self._fidelities)
+
+    @property
     def n_pending(self) -> int:
         """Number of asked genomes whose result has not been told."""
         return sum(self._pending.values())
 
     def best(self) -> tuple[Genome, float] | None:
-        """The best told ``(genome, value)`` (first of equals), ``None`` before any success.
+        """The best told ``(genome, value)`` (first of equals) in :func:`fidelity_key` order
+        (the highest fidelity first), ``None`` before any success.
 
         With several objectives: the best by the first objective (its value; see
         :meth:`pareto_front` for the trade-offs)."""
-        best = None
+        best = best_key = None
         sign = self._signs[0]
-        for code, result in self._history:
-            if result is not None and (best is None or sign * result[0] > sign * best[1]):
-                best = (code, result[0])
+        for (code, result), fidelity in zip(self._history, self._fidelities):
+            if result is None:
+                continue
+            key = fidelity_key(sign * result[0], fidelity)
+            if best_key is None or key > best_key:
+                best, best_key = (code, result[0]), key
         return None if best is None else (self._enc.decode(best[0]), best[1])
 
     def pareto_front(self) -> list[tuple[Genome, float | dict[str, float]]]:
@@ -297,6 +338,7 @@ class Strategy(ABC):
             "seen": [decode(self._code_of_key(k)) for k in self._seen],
             "pending": pending,
             "history": [[decode(code), self._public(value)] for code, value in self._history],
+            "fidelities": list(self._fidelities),
             "parents": {SearchSpace.genome_id(decode(self._code_of_key(k))): self._id_of(p)
                         for k, p in self._parents.items()},
             "last_parent": self.last_parent,
@@ -324,11 +366,13 @@ class Strategy(ABC):
                 + "; construct the strategy with the saved settings")
         self._clear()
         encode, key = self._enc.encode, self._enc.key
-        for genome, value in state["history"]:
+        fidelities = state.get("fidelities") or [None] * len(state["history"])
+        for (genome, value), fidelity in zip(state["history"], fidelities):
             code = encode(genome)
             result = self._as_result(value)
             self._history.append((code, result))
-            self._observe(code, self._signed(result))
+            self._fidelities.append(fidelity)
+            self._observe(code, self._signed(result), fidelity)
         for genome in state["seen"]:
             self._seen[key(encode(genome))] = None
         for genome in state["pending"]:
@@ -344,6 +388,7 @@ class Strategy(ABC):
     # ------------------------------------------------------------------ helpers
     def _clear(self) -> None:
         self._history: list[tuple[tuple[int, ...], Result | None]] = []
+        self._fidelities: list[int | None] = []  # one per history entry
         self._seen: dict[Hashable, None] = {}  # proposed or told keys, insertion-ordered
         self._pending: dict[Hashable, int] = {}
         self._parents: dict[Hashable, tuple[int, ...]] = {}
@@ -397,6 +442,23 @@ def resolve_objectives(objectives: Mapping[str, str] | None,
 
 def _describe(objectives: Mapping[str, str]) -> str:
     return ", ".join(f"{k} ({d})" for k, d in objectives.items())
+
+
+def fidelity_key(score: float, fidelity: int | None) -> tuple[float, float]:
+    """The order of results of different fidelity: ``(fidelity, score)`` compared as a tuple,
+    full fidelity (``None``) above any number of epochs. ``score`` is signed so that higher
+    is better. A stopped trial (lower fidelity) never outranks a full-fidelity one; results
+    of equal fidelity compare by score (see the module docstring)."""
+    return (math.inf if fidelity is None else float(fidelity), score)
+
+
+def _as_fidelity(fidelity: Any) -> int | None:
+    if fidelity is None:
+        return None
+    if isinstance(fidelity, bool) or not isinstance(fidelity, numbers.Integral) or fidelity < 0:
+        raise ValueError(f"fidelity must be an int >= 0 (the epochs the trial trained) or None "
+                         f"(full fidelity), got {fidelity!r}")
+    return int(fidelity)
 
 
 def _as_value(value: Any, metric: str | None = None) -> float | None:

@@ -2,8 +2,11 @@
 
 A *code* is one int per dimension of the space, in space order:
 
-* a ``layer`` dimension stores the index of the chosen candidate;
+* a ``layer`` or ``value`` dimension stores the index of the chosen candidate;
 * an ``input`` dimension stores a bit mask of the chosen candidates (bit ``i`` = candidate ``i``).
+
+Codes are canonical: in a space with ``Repeat`` depths, a decision that the code's depths leave
+out holds its default (index 0, or the default inputs), so equal models have equal codes.
 
 Codes are stored as ``numpy.int64`` rows; an InputChoice may therefore have at most 62
 candidates. :meth:`Encoding.key` turns a code into a hashable key (equal genomes, equal keys)
@@ -17,11 +20,13 @@ from typing import Any, Hashable, Mapping, Sequence
 
 import numpy as np
 
-from raynas.core.space import INPUT, LAYER, Genome, SearchSpace
+from raynas.core.space import INPUT, Genome, SearchSpace
 
 #: Spaces up to this many genomes may be enumerated to find the last unseen genomes.
 ENUMERATION_LIMIT = 2 ** 18
 _MAX_INPUT_CANDIDATES = 62
+#: Chance that a mutation of a numeric value choice moves to a neighbouring value.
+NEIGHBOUR_PROBABILITY = 0.75
 
 
 class Encoding:
@@ -42,7 +47,8 @@ class Encoding:
         self.keys: list[str] = space.keys
         self.n_dims = len(space)
         self.n_choices = np.array([len(d.choices) for d in space.dimensions], dtype=np.int64)
-        self.is_layer = np.array([d.kind == LAYER for d in space.dimensions])
+        # index-coded dimensions: LayerChoices and value choices
+        self.is_layer = np.array([d.kind != INPUT for d in space.dimensions])
         self.layer_dims = np.flatnonzero(self.is_layer)
         self.input_dims = np.flatnonzero(~self.is_layer)
         for d in space.dimensions:
@@ -56,7 +62,7 @@ class Encoding:
         self.n_features = int(self.n_choices.sum())
         self._index = [{c: i for i, c in enumerate(d.choices)} for d in space.dimensions]
         self._choices = [d.choices for d in space.dimensions]
-        radix = [len(d.choices) if d.kind == LAYER else 2 ** len(d.choices)
+        radix = [len(d.choices) if d.kind != INPUT else 2 ** len(d.choices)
                  for d in space.dimensions]
         self._radix = radix
         self._int_keys = math.prod(radix) < 2 ** 62
@@ -70,6 +76,55 @@ class Encoding:
         self._bit_ranges = {int(i): np.arange(self.n_choices[i], dtype=np.int64)
                             for i in self.input_dims}
         self._all: np.ndarray | None = None
+        self._init_ordered()
+        self._init_conditions()
+
+    def _init_ordered(self) -> None:
+        """Numeric value choices: each candidate's neighbours in value order."""
+        self._neighbours: dict[int, list[list[int]]] = {}
+        for i, d in enumerate(self.space.dimensions):
+            if d.numeric and len(d.choices) > 2:
+                order = sorted(range(len(d.choices)), key=lambda j: d.choices[j])
+                rank = {j: r for r, j in enumerate(order)}
+                self._neighbours[i] = [
+                    [order[r] for r in (rank[j] - 1, rank[j] + 1) if 0 <= r < len(order)]
+                    for j in range(len(d.choices))]
+        self.is_ordered = np.array([i in self._neighbours for i in range(self.n_dims)], dtype=bool)
+
+    def _init_conditions(self) -> None:
+        """Conditional dimensions (``Dimension.when``) as lookups over the depth codes."""
+        position = {key: i for i, key in enumerate(self.keys)}
+        self._default_code = np.array(
+            [0 if d.kind != INPUT else sum(1 << self._index[i][c] for c in d.default())
+             for i, d in enumerate(self.space.dimensions)], dtype=np.int64)
+        self._gated: list[tuple[int, list[list[tuple[int, np.ndarray]]]]] = []
+        for j, d in enumerate(self.space.dimensions):
+            if d.when:
+                clauses = [[(position[gate], np.array([c >= count for c in self._choices[
+                    position[gate]]])) for gate, count in clause] for clause in d.when]
+                self._gated.append((j, clauses))
+
+    def active(self, codes: np.ndarray) -> np.ndarray:
+        """Which decisions of each code shape its model, shape ``(n, n_dims)`` (bool)."""
+        codes = np.atleast_2d(codes)
+        out = np.ones(codes.shape, dtype=bool)
+        for j, clauses in self._gated:
+            on = np.zeros(len(codes), dtype=bool)
+            for clause in clauses:
+                holds = np.ones(len(codes), dtype=bool)
+                for g, table in clause:
+                    holds &= table[codes[:, g]]
+                on |= holds
+            out[:, j] = on
+        return out
+
+    def canonical(self, codes: np.ndarray) -> np.ndarray:
+        """``codes`` (shape ``(n, n_dims)``, changed in place and returned) with every inactive
+        decision at its default code."""
+        if self._gated and len(codes):
+            off = ~self.active(codes)
+            codes[off] = np.broadcast_to(self._default_code, codes.shape)[off]
+        return codes
 
     # ------------------------------------------------------------------ genomes <-> codes
     def encode(self, genome: Mapping[str, Any]) -> tuple[int, ...]:
@@ -80,7 +135,10 @@ class Encoding:
         """
         try:
             if len(genome) == self.n_dims:
-                return self._encode_canonical(genome)
+                code = self._encode_canonical(genome)
+                if not self._gated:
+                    return code
+                return tuple(int(c) for c in self.canonical(np.array([code], dtype=np.int64))[0])
         except (KeyError, TypeError, ValueError):
             pass
         if isinstance(genome, Mapping):  # e.g. list columns read back from Parquet by pandas
@@ -93,6 +151,8 @@ class Encoding:
             decision = genome[key]
             index = self._index[i]
             if self.is_layer[i]:
+                if decision is True or decision is False:  # True == 1: not a value choice's 1
+                    raise TypeError
                 code.append(index[decision])
                 continue
             if not isinstance(decision, (list, tuple)):
@@ -152,7 +212,7 @@ class Encoding:
                                                      size=(n, len(self.layer_dims)))
         for i in self.input_dims:
             codes[:, i] = self._sample_masks(rng, int(i), n)
-        return codes
+        return self.canonical(codes)
 
     def _sample_masks(self, rng: np.random.Generator, i: int, n: int) -> np.ndarray:
         m, k = int(self.n_choices[i]), self.n_chosen[i]
@@ -165,20 +225,29 @@ class Encoding:
                n_decisions: int = 1) -> np.ndarray:
         """``n`` mutants of ``parent``, each with ``n_decisions`` distinct decisions changed.
 
-        A LayerChoice decision moves to a different candidate, uniformly. An InputChoice with
-        ``n_chosen=None`` gains or loses one input; with a fixed ``n_chosen`` it swaps one chosen
-        input for an unchosen one. Only dimensions with more than one decision change; in a
-        space with a single genome the mutants equal the parent.
+        A LayerChoice or a non-numeric value choice moves to a different candidate, uniformly.
+        A numeric value choice (ordered) moves to a neighbouring value, the next smaller or
+        larger candidate with equal chance, with probability :data:`NEIGHBOUR_PROBABILITY`,
+        else to any other candidate uniformly (a choice of two candidates has only the other).
+        An InputChoice with ``n_chosen=None`` gains or loses one input; with a fixed
+        ``n_chosen`` it swaps one chosen input for an unchosen one. Only dimensions with more
+        than one decision that shape the parent's model change (not those of blocks its depth
+        leaves out); a depth that grows adds blocks at their default decisions. In a space
+        with a single genome the mutants equal the parent.
         """
-        codes = np.repeat(np.asarray(parent, dtype=np.int64)[None, :], n, axis=0)
-        n_mutable = len(self.mutable_dims)
+        parent = np.asarray(parent, dtype=np.int64)
+        codes = np.repeat(parent[None, :], n, axis=0)
+        candidates = self.mutable_dims
+        if self._gated:
+            candidates = candidates[self.active(parent)[0][candidates]]
+        n_mutable = len(candidates)
         if n_mutable == 0 or n == 0:
             return codes
         k = min(max(1, int(n_decisions)), n_mutable)
         if k == 1:
-            picks = self.mutable_dims[rng.integers(0, n_mutable, size=(n, 1))]
+            picks = candidates[rng.integers(0, n_mutable, size=(n, 1))]
         else:
-            picks = self.mutable_dims[np.argsort(rng.random((n, n_mutable)), axis=1)[:, :k]]
+            picks = candidates[np.argsort(rng.random((n, n_mutable)), axis=1)[:, :k]]
         rows = np.arange(n)
         for col in range(k):
             dims = picks[:, col]
@@ -187,10 +256,16 @@ class Encoding:
                 r, d = rows[layer], dims[layer]
                 step = rng.integers(1, self.n_choices[d])
                 codes[r, d] = (codes[r, d] + step) % self.n_choices[d]
+                ordered = self.is_ordered[d] if self._neighbours else None
+                if ordered is not None and ordered.any():
+                    for row, dim in zip(r[ordered].tolist(), d[ordered].tolist()):
+                        if rng.random() < NEIGHBOUR_PROBABILITY:
+                            near = self._neighbours[dim][int(parent[dim])]
+                            codes[row, dim] = near[int(rng.integers(len(near)))]
             if not layer.all():
                 for r, d in zip(rows[~layer].tolist(), dims[~layer].tolist()):
                     codes[r, d] = self._mutate_mask(rng, d, int(codes[r, d]))
-        return codes
+        return self.canonical(codes)
 
     def _mutate_mask(self, rng: np.random.Generator, i: int, mask: int) -> int:
         m = int(self.n_choices[i])
@@ -219,10 +294,13 @@ class Encoding:
         """Every code of the space (cached), or ``None`` above :data:`ENUMERATION_LIMIT`."""
         if self.size > ENUMERATION_LIMIT:
             return None
+        if self._all is None and self._gated:
+            self._all = np.array([self._encode_canonical(g) for g in self.space.genomes()],
+                                 dtype=np.int64)
         if self._all is None:
             columns = []
             for i, d in enumerate(self.space.dimensions):
-                if d.kind == LAYER:
+                if d.kind != INPUT:
                     columns.append(np.arange(len(d.choices), dtype=np.int64))
                 else:
                     columns.append(np.array(

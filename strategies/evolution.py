@@ -5,6 +5,7 @@ objective or several (Pareto-rank selection and hypervolume-improvement screenin
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections import deque
 from typing import Any, Mapping
@@ -12,7 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from raynas.core.space import SearchSpace, SeedLike
-from raynas.strategies.base import Strategy
+from raynas.strategies.base import Strategy, fidelity_key
 from raynas.strategies.pareto import crowding_distance, hypervolume_improvement, pareto_ranks
 from raynas.strategies.surrogate import RankRidge
 
@@ -34,7 +35,9 @@ class RegularizedEvolution(Strategy):
     runs a tournament: ``sample_size`` members drawn without replacement from the population,
     the fittest is the parent, and a mutation changes ``mutation`` of its decisions (a
     LayerChoice moves to another candidate; an InputChoice gains or loses an input, or swaps one
-    when ``n_chosen`` is fixed). Each result joins the population when it is told and the oldest
+    when ``n_chosen`` is fixed; a numeric value choice, a width or a depth, moves to a
+    neighbouring value with probability 3/4, else to any other; only decisions that shape the
+    parent's model change, see :meth:`~raynas.strategies.encoding.Encoding.mutate`). Each result joins the population when it is told and the oldest
     member dies, so any number of asks may be outstanding and results may arrive in any order:
     there is no generation barrier.
 
@@ -53,6 +56,14 @@ class RegularizedEvolution(Strategy):
     Failures: ``on_failure="ignore"`` leaves failed trials out of the population and the model;
     ``"worst"`` adds them as the worst result (they age out like any member). While the
     population is empty (early trials failed or still running) asks are random genomes.
+
+    Multi-fidelity (results told with ``fidelity``, the epochs a trial trained before an
+    early-stopping scheduler stopped it): the tournament and the model order results by
+    :func:`~raynas.strategies.base.fidelity_key`, the rung a trial reached first and its value
+    within that rung second. A trial ASHA stopped after one epoch thus never beats one that
+    trained to the full budget (which beat its rung's cut at every rung), and two trials
+    stopped at the same rung compare by their accuracy there. Without a scheduler every result
+    has the same fidelity and this is the plain order by value.
 
     Dedup (default): a genome is never proposed twice. When every mutant screened was seen
     already the ask falls back to an unseen random genome (``last_parent`` ``None``); when the
@@ -127,7 +138,9 @@ class RegularizedEvolution(Strategy):
     def _reset(self) -> None:
         if not hasattr(self, "population_size"):
             return  # Strategy.__init__ runs before the settings exist
-        self._population: deque[tuple[np.ndarray, Any]] = deque(maxlen=self.population_size)
+        # members: (code, signed score, fidelity); the score is a tuple with several objectives
+        self._population: deque[tuple[np.ndarray, Any, int | None]] = deque(
+            maxlen=self.population_size)
         self._surrogate = (RankRidge(self._enc.n_features) if self.model == "ridge" else None)
         self._surrogates = ([RankRidge(self._enc.n_features) for _ in range(self.n_objectives)]
                             if self.model == "ridge" and self.n_objectives > 1 else [])
@@ -142,15 +155,15 @@ class RegularizedEvolution(Strategy):
     def population(self) -> list[tuple[dict, Any]]:
         """The living members ``(genome, signed score)``, oldest first (higher is better; a
         tuple in ``metrics`` order with several objectives)."""
-        return [(self._enc.decode(code), score) for code, score in self._population]
+        return [(self._enc.decode(code), score) for code, score, _ in self._population]
 
-    def _observe(self, code: tuple[int, ...], score: Any) -> None:
+    def _observe(self, code: tuple[int, ...], score: Any, fidelity: int | None = None) -> None:
         if score is None:
             if self.on_failure == "ignore":
                 return
             score = -np.inf if self.n_objectives == 1 else (-np.inf,) * self.n_objectives
         row = np.array(code, dtype=np.int64)
-        self._population.append((row, score))
+        self._population.append((row, score, fidelity))
         if self.n_objectives > 1:
             self._order = None
             if self._surrogates:
@@ -160,7 +173,8 @@ class RegularizedEvolution(Strategy):
                 self._update_front(np.array(score, dtype=float))
             return
         if self._surrogate is not None:
-            self._surrogate.add(self._enc.features(row[None, :])[0], score)
+            self._surrogate.add(self._enc.features(row[None, :])[0],
+                                model_target(score, fidelity))
 
     def _tournament(self) -> np.ndarray:
         n = len(self._population)
@@ -172,21 +186,25 @@ class RegularizedEvolution(Strategy):
         if self.n_objectives > 1:
             order = self._selection_order()
             return self._population[min(picked, key=lambda i: order[i])][0]
-        best, best_score = None, -np.inf
+        best, best_key = None, None
         for i in picked:
-            code, score = self._population[i]
-            if best is None or score > best_score:
-                best, best_score = code, score
+            code, score, fidelity = self._population[i]
+            key = fidelity_key(score, fidelity)
+            if best_key is None or key > best_key:
+                best, best_key = code, key
         return best  # type: ignore[return-value]
 
     def _selection_order(self) -> np.ndarray:
-        """Position of each member in the (Pareto rank, -crowding distance, age) order."""
+        """Position of each member in the (fidelity reached, Pareto rank, -crowding distance,
+        age) order."""
         if self._order is None:
-            points = -np.array([score for _, score in self._population], dtype=float)
+            points = -np.array([score for _, score, _ in self._population], dtype=float)
             points[~np.isfinite(points)] = np.finfo(float).max  # failures ranked worst
             ranks = pareto_ranks(points)
             crowding = crowding_distance(points, ranks)
-            order = np.lexsort((np.arange(len(points)), -crowding, ranks))
+            # the highest fidelity first (as fidelity_key orders single-objective results)
+            level = np.array([np.inf if f is None else float(f) for _, _, f in self._population])
+            order = np.lexsort((np.arange(len(points)), -crowding, ranks, -level))
             self._order = np.empty(len(points), dtype=np.int64)
             self._order[order] = np.arange(len(points))
         return self._order
@@ -251,6 +269,13 @@ class RegularizedEvolution(Strategy):
         weights = self._surrogate.sample_weights(rng)
         best = int(np.argmax(enc.features(pool) @ weights))
         return pool[best], (parent if is_mutant[best] else None)
+
+
+def model_target(score: float, fidelity: int | None) -> float:
+    """One number in :func:`~raynas.strategies.base.fidelity_key` order, for the rank model:
+    the fidelity (full: 1e6) times 4 plus the score squashed into (-1, 1)."""
+    level = 1e6 if fidelity is None else float(fidelity)
+    return 4.0 * level + 2.0 / math.pi * math.atan(score)
 
 
 def _check_int(name: str, value: Any, low: int, hint: str) -> None:

@@ -12,7 +12,10 @@ Writes into ``DIR/report/`` (or ``--out``):
   (:func:`raynas.results.objectives.hypervolume_curve`);
 - ``choices.png``: per mutable key, how often each decision appears among the top 10% of the
   completed trials against all trials;
-- ``index.html``: the three plots, the top 10 trials, the counts and the run's settings.
+- ``curves.png``: validation accuracy against epoch, one line per trained trial (a trial an
+  early-stopping scheduler stopped is a short line ending in a cross);
+- ``index.html``: the plots, the top 10 genomes (mean accuracy over their trials, with
+  count and spread, the trials listed), the counts and the run's settings.
 
 It reads the rows with :func:`raynas.results.store.read_trials`, so a run still in progress (rows
 only in the journal) and a run whose trials all failed are reported too. The table helpers
@@ -30,8 +33,10 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 
-from raynas.results.store import (ARCH_PREFIX, ResultsError, completed, counts, journal_path,
-                            pareto_front, ranked, read_trials)
+from raynas.core.files import check_writable
+from raynas.results.store import (ARCH_PREFIX, ResultsError, Status, accuracy_curve, completed,
+                                  counts, journal_path, pareto_front, ranked, ranked_genomes,
+                                  read_trials)
 from raynas.results.objectives import (DEFAULT_OBJECTIVES, format_metric, front_lines,
                                       hypervolume_curve, objective_front, run_objectives)
 from raynas.results.run_dir import RunDir, RunInfo
@@ -64,7 +69,8 @@ def _decision_order(key: str, info: Mapping[str, Any] | None, seen: Sequence[str
             except (ValueError, KeyError, TypeError):
                 break
             if dim.size <= max_listed:
-                return [arch_value(d) for d in dim.decisions()]
+                decisions = list(dim.decisions())
+                return [arch_value(d) for d in (sorted(decisions) if dim.numeric else decisions)]
             break
     return sorted(set(seen))
 
@@ -83,19 +89,23 @@ def decision_frequencies(frame: Any, info: Mapping[str, Any] | None = None,
                          top_fraction: float = TOP_FRACTION) -> dict[str, Any]:
     """Per key, a DataFrame indexed by decision with columns ``top`` and ``all`` (fractions).
 
-    ``top``: among the best ``ceil(top_fraction * completed)`` completed trials (at least
-    one); ``all``: among every trial of the run, whatever its status. ``top`` is all zero
-    when no trial completed.
+    ``top``: among the best ``ceil(top_fraction * trained)`` trained trials in
+    :func:`~raynas.results.store.ranked` order (completed ones first, then those a scheduler
+    stopped; at least one); ``all``: among every trial of the run, whatever its status.
+    ``top`` is all zero when no trial trained. A decision inside a ``Repeat`` block counts
+    only in the trials whose depth builds that block.
     """
     import pandas as pd
 
     best = ranked(frame)
     n_top = max(1, math.ceil(top_fraction * len(best))) if len(best) else 0
     top = best.head(n_top)
+    space = _recorded_space(info)
     out = {}
     for key in arch_keys(frame, info):
-        everywhere = _arch_column(frame, key)
-        among_top = _arch_column(top, key) if len(top) else pd.Series([], dtype=str)
+        rows, top_rows = _where_active(frame, space, key), _where_active(top, space, key)
+        everywhere = _arch_column(rows, key)
+        among_top = _arch_column(top_rows, key) if len(top_rows) else pd.Series([], dtype=str)
         order = _decision_order(key, info, list(everywhere.unique()))
         order += [d for d in sorted(set(everywhere)) if d not in order]
         table = pd.DataFrame({
@@ -105,6 +115,27 @@ def decision_frequencies(frame: Any, info: Mapping[str, Any] | None = None,
         table.index.name = key
         out[key] = table
     return out
+
+
+def _recorded_space(info: Mapping[str, Any] | None) -> Any:
+    """The run's recorded ``SearchSpace``, or ``None``."""
+    from raynas.core.space import SearchSpace
+
+    try:
+        return SearchSpace.from_dict((info or {}).get("space") or {})
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _where_active(frame: Any, space: Any, key: str) -> Any:
+    """The rows of ``frame`` whose model ``key``'s decision shapes (all rows when the key is
+    unconditional or the space unknown)."""
+    if space is None or key not in space or not space[key].when or not len(frame):
+        return frame
+    genomes = frame["genome"].map(json.loads)
+    mask = genomes.map(lambda g: all(gate in g for clause in space[key].when
+                                     for gate, _ in clause) and space.is_active(key, g))
+    return frame[mask.astype(bool)]
 
 
 def _finish_sequence(frame: Any) -> Any:
@@ -291,8 +322,8 @@ def plot_choices(frame: Any, path: Path, info: Mapping[str, Any] | None = None,
 
     plt = _pyplot()
     tables = decision_frequencies(frame, info, top_fraction)
-    n_top = max(1, math.ceil(top_fraction * len(completed(frame)))) if len(completed(frame)) \
-        else 0
+    n_trained = len(ranked(frame))
+    n_top = max(1, math.ceil(top_fraction * n_trained)) if n_trained else 0
     if not tables:
         fig, ax = plt.subplots(figsize=(6, 3))
         _note(ax, "the space has no mutable keys")
@@ -324,6 +355,47 @@ def plot_choices(frame: Any, path: Path, info: Mapping[str, Any] | None = None,
     return _save(fig, path)
 
 
+def plot_curves(frame: Any, path: Path) -> Path:
+    """Validation accuracy against epoch, one line per trial with a recorded curve: completed
+    trials in blue, stopped ones in orange ending in a cross (where the scheduler stopped it),
+    the best full-fidelity trial in red."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title("validation accuracy by epoch, every trial")
+    ax.grid(alpha=0.3)
+    best = ranked(frame)
+    best_id = best.iloc[0]["trial_id"] if len(best) and \
+        best.iloc[0]["status"] == Status.COMPLETED else None
+    drawn = {Status.COMPLETED.value: 0, Status.STOPPED.value: 0}
+    for trial_id, status, cell in zip(frame["trial_id"], frame["status"],
+                                      frame.get("accuracy_curve", [None] * len(frame))):
+        curve = accuracy_curve(cell)
+        if not curve or status not in drawn:
+            continue
+        epochs = list(range(1, len(curve) + 1))
+        stopped = status == Status.STOPPED
+        label = None if drawn[status] else ("stopped early" if stopped else "completed")
+        ax.plot(epochs, curve, "-", color="tab:orange" if stopped else "tab:blue",
+                alpha=0.45, linewidth=1, marker="." if len(curve) == 1 else None, label=label)
+        if stopped:
+            ax.plot(epochs[-1], curve[-1], "x", color="tab:orange", markersize=5, alpha=0.8)
+        drawn[status] += 1
+        if trial_id == best_id:
+            ax.plot(epochs, curve, "-o", color="tab:red", linewidth=2, markersize=3, zorder=3,
+                    label=f"best full-fidelity trial {trial_id}")
+    if not any(drawn.values()):
+        _note(ax, "no per-epoch accuracy recorded (no trial trained yet, or a run of an older "
+                  "raynas)")
+    else:
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, path)
+
+
 def _short(text: str, width: int = 18) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -342,13 +414,20 @@ def _accuracy(value: Any) -> str:
     return "" if value is None or value != value else f"{float(value):.4f}"
 
 
+def _epochs(row: Any) -> str:
+    """Epochs trained, marked when a scheduler stopped the trial early."""
+    value = row.get("epochs")
+    text = "" if value is None or value != value else str(int(value))
+    return f"{text} (stopped)" if row.get("status") == Status.STOPPED else text
+
+
 def _params(value: Any) -> str:
     return "" if value is None or value != value else f"{int(value):,}"
 
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:4px 8px;
-text-align:left;font-size:0.9em}th{background:#f2f2f2}code,td:nth-child(5){font-family:monospace}
+text-align:left;font-size:0.9em}th{background:#f2f2f2}code,td:nth-child(2){font-family:monospace}
 img{max-width:100%;border:1px solid #eee;margin:0.5em 0}.note{color:#a15c00}"""
 
 
@@ -361,9 +440,10 @@ def write_html(path: Path, run_dir: Path, frame: Any, info: Mapping[str, Any],
     """
     n = counts(frame)
     settings = dict(info.get("settings") or {})
-    top = ranked(frame).head(TOP_TABLE)
-    top_rows = [(rank, row["trial_id"], _accuracy(row["accuracy"]), _params(row["params"]),
-                 row["genome"]) for rank, (_, row) in enumerate(top.iterrows(), 1)]
+    top = ranked_genomes(frame).head(TOP_TABLE)
+    top_rows = [(rank, row["genome"], _spread(row), row["trials"], _params(row["params"]),
+                 ", ".join(map(str, row["trial_ids"])))
+                for rank, (_, row) in enumerate(top.iterrows(), 1)]
     parts = [
         "<!DOCTYPE html>", "<html><head><meta charset='utf-8'>",
         *([f"<meta http-equiv='refresh' content='{max(1, round(refresh_seconds))}'>"]
@@ -373,16 +453,21 @@ def write_html(path: Path, run_dir: Path, frame: Any, info: Mapping[str, Any],
         f"<h1>raynas report: {html.escape(str(run_dir))}</h1>",
         *[f"<p class='note'>{html.escape(note)}</p>" for note in notes],
         "<h2>Trials</h2>",
-        _table(["completed", "failed", "rejected", "total", "planned"],
-               [(n["completed"], n["failed"], n["rejected"], len(frame),
+        _table(["completed", "stopped", "failed", "rejected", "total", "planned"],
+               [(n["completed"], n["stopped"], n["failed"], n["rejected"], len(frame),
                  settings.get("trials", ""))]),
-        f"<h2>Top {TOP_TABLE} trials</h2>",
-        _table(["rank", "trial id", "accuracy", "params", "genome"], top_rows)
+        f"<h2>Top {TOP_TABLE} genomes</h2>",
+        "<p>Per genome, the mean validation accuracy over its completed trials (a genome "
+        "trained again with new seeds ranks by its mean, not by its luckiest seed).</p>",
+        _table(["rank", "genome", "accuracy (mean ± std)", "trials", "params",
+                "trial ids (best first)"], top_rows)
         if top_rows else "<p>No trial completed.</p>",
         "<h2>Best accuracy so far</h2>", f"<img src='{images['best']}' alt='best so far'>",
         *_objectives_html(frame, info, images),
         "<h2>Decisions of the top trials</h2>",
         f"<img src='{images['choices']}' alt='decision frequencies'>",
+        "<h2>Validation accuracy by epoch</h2>",
+        f"<img src='{images['curves']}' alt='accuracy curves'>",
         "<h2>Settings</h2>",
         _table(["setting", "value"], [(k, "" if v is None else v) for k, v in settings.items()]
                + [(label, info[k]) for k, label in (("input_shape", "input shape"),
@@ -443,22 +528,19 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
     Raises :class:`ResultsError` when ``run_dir`` holds no readable results.
     """
     run_dir = Path(run_dir)
+    run = RunDir(run_dir)
     frame = read_trials(run_dir)
+    run_info = run.read_info()  # a folder that is not a run is an error, before writing
     notes: list[str] = []
-    try:
-        run_info = RunDir(run_dir).read_info()
-    except ResultsError as err:
-        run_info = RunInfo(format_version=0)
-        notes.append(f"no run settings: {err}")
     info = run_info.model_dump(exclude_none=True)
     out = Path(out) if out is not None else run_dir / "report"
-    journal = journal_path(run_dir)
-    in_progress = journal.exists() and journal.stat().st_size > 0
+    check_writable(out, "the report folder")
+    in_progress = run.is_being_written()
     planned = run_info.settings.get("trials")
     if in_progress:
-        notes.append(f"run in progress (or interrupted): {len(frame)}"
+        notes.append(f"run in progress: {len(frame)}"
                      + (f" of {planned}" if planned else "")
-                     + " trials finished so far, some only in the journal")
+                     + " trials finished so far")
     n = counts(frame)
     size = _space_size(info)
     if size is not None and len(frame) > size and frame["genome"].nunique() >= size:
@@ -480,18 +562,28 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
         else plot_pareto(frame, out / "pareto.png"),
         "hv": plot_hypervolume(frame, out / "hv.png", objectives),
         "choices": plot_choices(frame, out / "choices.png", info),
+        "curves": plot_curves(frame, out / "curves.png"),
     }
     curve = hypervolume_curve(frame, objectives) if len(frame) else None
     files["html"] = write_html(out / "index.html", run_dir, frame, info,
                                {k: p.name for k, p in files.items()}, notes,
                                refresh_seconds)
-    best = ranked(frame)
+    best = ranked_genomes(frame)
     return Report(run_dir=run_dir, out=out, files=files, counts=n, total=len(frame),
                   planned=planned, best=best.iloc[0].to_dict() if len(best) else None,
                   in_progress=in_progress, settings=dict(run_info.settings),
                   notes=notes, objectives=objectives,
                   front=objective_front(frame, objectives) if several else None,
                   hypervolume=float(curve["hypervolume"].iloc[-1]) if curve is not None else None)
+
+
+def _spread(row: Mapping[str, Any]) -> str:
+    """A genome's mean accuracy, with its spread when it trained more than once."""
+    if row["trials"] > 1:
+        return (f"{_accuracy(row['accuracy'])} ± {row['accuracy_std']:.4f} (mean of "
+                f"{row['trials']} trials of its genome, {_accuracy(row['accuracy_min'])}.."
+                f"{_accuracy(row['accuracy_max'])})")
+    return _accuracy(row["accuracy"])
 
 
 def _space_size(info: Mapping[str, Any]) -> int | None:
@@ -511,12 +603,15 @@ def summary_lines(report: Report) -> list[str]:
     described = ", ".join(f"{k} {s[k]}" for k in ("space", "dataset", "strategy", "epochs")
                           if s.get(k) is not None)
     lines = [f"run: {report.run_dir}" + (f" ({described})" if described else "")]
-    lines += [f"trials: {report.total}{planned} (completed {n['completed']}, failed "
+    stopped = f"stopped {n['stopped']}, " if n.get("stopped") else ""
+    lines += [f"trials: {report.total}{planned} (completed {n['completed']}, {stopped}failed "
              f"{n['failed']}, rejected {n['rejected']})"]
     lines += report.notes
     if report.best is not None:
         b = report.best
-        lines.append(f"best: trial {b['trial_id']}, accuracy {_accuracy(b['accuracy'])}, "
+        partial = "" if b.get("status") == Status.COMPLETED else \
+            f" after {_epochs(b)} epochs: no trial trained fully"
+        lines.append(f"best: trial {b['trial_id']}, accuracy {_spread(b)}{partial}, "
                      f"params {_params(b['params'])}")
         lines.append(f"  genome: {b['genome']}")
     if report.front is not None:

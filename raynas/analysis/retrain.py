@@ -2,12 +2,12 @@
 
 The architecture is a genome file (``--arch``, e.g. from ``raynas export``) or a trial of a
 run (``--run DIR [--trial-id ID]``, the best trial by default; the run's space, dataset and
-training settings become the defaults). The model is ``fix(factory(), genome)`` built after
+training settings become the defaults). The model is ``fix(factory, genome)`` built after
 ``torch.manual_seed(seed)``, trained with :func:`raynas.train.loop.train_model` (the loop the
 trials use), then evaluated on the validation and test splits.
 
 ``save`` (``model.pt``) receives the trained ``state_dict`` (CPU tensors), which loads into
-``fix(factory(), genome)``, and ``model.meta.json`` beside it: genome, space, dataset,
+``fix(factory, genome)``, and ``model.meta.json`` beside it: genome, space, dataset,
 normalization (mean/std: the model expects normalized inputs), settings and accuracies.
 """
 
@@ -24,7 +24,8 @@ from typing import Any, Callable, Mapping, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 from raynas.core.files import atomic_write_text
-from raynas.run.settings import trial_seed
+from raynas.core.files import check_writable
+from raynas.run.settings import trial_seed, trial_threads
 from raynas.train.loop import DEFAULT_BATCH_SIZE
 
 __all__ = ["TrainError", "TrainSettings", "meta_path", "retrain_inputs", "train"]
@@ -43,7 +44,7 @@ class TrainSettings(BaseModel):
     data_dir: Optional[str] = Field(None, description="Folder of the torchvision datasets.")
     download: Optional[bool] = Field(None, description="Download a missing dataset.")
     limit: Optional[int] = Field(None, ge=1, description="Use only this many training images.")
-    epochs: int = Field(10, ge=0, description="Training epochs.")
+    epochs: int = Field(10, ge=1, description="Training epochs (at least 1).")
     batch_size: Optional[int] = Field(None, ge=1, description="Batch size. [the run's, or the "
                                       "trainer's 32]")
     lr: Optional[float] = Field(None, gt=0, description="Learning rate. [the run's, or the "
@@ -54,6 +55,9 @@ class TrainSettings(BaseModel):
     save: Path = Field(Path("model.pt"), description="Where to write the trained state_dict "
                        "(+ .meta.json).")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N.")
+    threads: Optional[int] = Field(None, ge=1, description="torch intra-op threads (the "
+                                   "thread count changes float sums, so results). [with --run: "
+                                   "the trial's, one per CPU it reserved; else torch's default]")
 
 
 class TrainError(ValueError):
@@ -79,7 +83,7 @@ def _run_trial(run_dir: Path, trial_id: str | None) -> tuple[dict[str, Any], dic
     """``(settings of the run, the trial's row)``; the best completed trial when no id."""
     from raynas.results.run_dir import RunDir
     from raynas.results.objectives import DEFAULT_OBJECTIVES, best_by_objectives, run_objectives
-    from raynas.results.store import ResultsError, ranked, read_trials
+    from raynas.results.store import ResultsError, ranked_genomes, read_trials
 
     try:
         info = RunDir(run_dir).read_info()
@@ -88,11 +92,13 @@ def _run_trial(run_dir: Path, trial_id: str | None) -> tuple[dict[str, Any], dic
         raise TrainError(f"--run: {err}") from None
     if trial_id is None:
         objectives = run_objectives(info)
-        best = ranked(frame) if objectives == DEFAULT_OBJECTIVES else \
-            best_by_objectives(frame, objectives)  # the front's first: best by the first objective
+        # one objective, accuracy: the best genome (mean accuracy), its best trial; else the
+        # front's first: best by the first objective
+        best = ranked_genomes(frame) if objectives == DEFAULT_OBJECTIVES else \
+            best_by_objectives(frame, objectives)
         if not len(best):
             raise TrainError(f"--run {run_dir}: no completed trial to train; pass --trial-id")
-        return _run_settings(run_dir, info), best.iloc[0].to_dict()
+        trial_id = best.iloc[0]["trial_id"]
     rows = frame[frame["trial_id"] == trial_id]
     if not len(rows):
         known = ", ".join(map(str, frame["trial_id"].head(10)))
@@ -171,15 +177,40 @@ def _batches_per_epoch(n: int, batch_size: int) -> int:
 def train(*, space: str, genome: Mapping[str, Any], dataset: str, epochs: int, save: Path,
           data_dir: str | None = None, download: bool = False, limit: int | None = None,
           batch_size: int = DEFAULT_BATCH_SIZE, lr: float | None = None, seed: int = 0,
-          device: str = "auto", quiet: bool = False,
+          device: str = "auto", threads: int | None = None, quiet: bool = False,
           source_note: Mapping[str, Any] | None = None,
           log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train ``fix(space, genome)`` on ``dataset`` from scratch; save weights and metadata.
 
     Returns the metadata written to :func:`meta_path` ``(save)``. Raises :class:`TrainError`
     for an unknown space or dataset, a genome that does not fit the space, or a dataset that
-    does not fit the model.
+    does not fit the model, and a ``ValueError`` naming ``save``'s folder when it cannot be
+    written (checked before training). ``threads`` sets torch's intra-op thread count for the
+    training (restored after): the trials of a run use :func:`trial_threads`, and the thread
+    count changes the float sums, so a retrain reproduces a trial only with the same count.
     """
+    import torch
+
+    save = Path(save)
+    if save.is_dir():
+        raise TrainError(f"--save {save} is a folder; give a file path such as {save / 'model.pt'}")
+    check_writable(save.parent if str(save.parent) else Path("."), "--save folder")
+    threads_before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _train(space=space, genome=genome, dataset=dataset, epochs=epochs, save=save,
+                      data_dir=data_dir, download=download, limit=limit, batch_size=batch_size,
+                      lr=lr, seed=seed, device=device, threads=torch.get_num_threads(),
+                      quiet=quiet, source_note=source_note, log=log)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _train(*, space: str, genome: Mapping[str, Any], dataset: str, epochs: int, save: Path,
+           data_dir: str | None, download: bool, limit: int | None, batch_size: int,
+           lr: float | None, seed: int, device: str, threads: int, quiet: bool,
+           source_note: Mapping[str, Any] | None, log: Callable[[str], None]) -> dict[str, Any]:
     import torch
 
     from raynas.core.fixing import count_parameters, fix
@@ -194,7 +225,7 @@ def train(*, space: str, genome: Mapping[str, Any], dataset: str, epochs: int, s
     run_device = _device(device)
     torch.manual_seed(seed)
     try:
-        model = fix(source.factory()(), genome, inplace=True)
+        model = fix(source.factory(), genome)
     except ValueError as err:
         what = f"the architecture {source_note['arch']}" if source_note and "arch" in source_note \
             else "the architecture"
@@ -224,14 +255,18 @@ def train(*, space: str, genome: Mapping[str, Any], dataset: str, epochs: int, s
         hook.remove()
     test_accuracy, test_loss = evaluate(model, bundle.test_x, bundle.test_y, mean=bundle.mean,
                                         std=bundle.std, device=run_device)
-    save.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, save)
+    try:
+        save.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, save)
+    except OSError as err:
+        raise TrainError(f"cannot write --save {save}: {err.strerror or err}") from None
     meta = {
         "weights": save.name, "genome": dict(genome), "space": space, "dataset": dataset,
         "data_dir": data_dir, "limit": limit, "input_shape": list(input_shape),
         "num_classes": num_classes, "mean": list(bundle.mean), "std": list(bundle.std),
         "class_names": list(bundle.class_names), "params": params, "epochs": epochs,
-        "batch_size": batch_size, "lr": lr, "seed": seed, "device": str(run_device),
+        "batch_size": batch_size, "lr": lr, "seed": seed, "threads": threads,
+        "device": str(run_device),
         "valid_accuracy": result.accuracy, "valid_loss": result.loss,
         "test_accuracy": test_accuracy, "test_loss": test_loss,
         "train_seconds": result.train_seconds, "history": result.history,
@@ -289,5 +324,7 @@ def retrain_inputs(arch_file: Path | None, run_dir: Path | None, trial_id: str |
                   data_dir=pick("data_dir", None), download=bool(pick("download", False)),
                   limit=pick("limit", None), batch_size=pick("batch_size", DEFAULT_BATCH_SIZE),
                   lr=pick("lr", None), epochs=given.epochs, seed=0 if seed is None else seed,
-                  save=save, device=given.device)
+                  save=save, device=given.device, threads=given.threads)
+    if run_dir is not None and given.threads is None:  # the trials' thread count
+        kwargs["threads"] = trial_threads(float(defaults.get("cpus_per_trial") or 1.0))
     return kwargs, genome, note

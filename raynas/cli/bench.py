@@ -112,3 +112,50 @@ def bench_overhead_command(trials: int, default_trials: int, repeats: int,
 
     for line in overhead_lines(measure_overhead(trials, default_trials, repeats, num_cpus)):
         click.echo(line)
+
+
+@click.command("bench-fidelity")
+@click.option("--schedulers", default="fifo,asha", show_default=True,
+              help="Comma-separated schedulers; fifo is the baseline.")
+@click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds.")
+@click.option("--space", default="tiny", show_default=True, help="Search space.")
+@click.option("--strategy", default="evolution", show_default=True, help="Search strategy.")
+@click.option("--trials", default=48, show_default=True, type=click.IntRange(min=1))
+@click.option("--epochs", default=8, show_default=True, type=click.IntRange(min=1))
+@click.option("--limit", default=600, show_default=True, type=click.IntRange(min=1),
+              help="Training images (digits).")
+@click.option("--grace-epochs", default=None, type=click.IntRange(min=1))
+@click.option("--reduction-factor", default=None, type=float)
+@click.option("--num-cpus", default=None, type=click.IntRange(min=1),
+              help="CPUs of the local Ray. [all]")
+@user_errors
+def bench_fidelity_command(schedulers: str, seeds: str, space: str, strategy: str, trials: int,
+                           epochs: int, limit: int, grace_epochs: int | None,
+                           reduction_factor: float | None, num_cpus: int | None) -> None:
+    """Early stopping (asha, ...) against full training (fifo) on the same searches.
+
+    Real `raynas evolve` runs on the digits data; prints epochs trained, wall time and the
+    best full-fidelity accuracy per run, then medians over the seeds against fifo.
+    """
+    from raynas.bench.fidelity import format_runs, format_summary, run_bench, summary_rows
+    from raynas.run.settings import SCHEDULERS
+
+    names = [n.strip() for n in schedulers.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SCHEDULERS]
+    if unknown or not names:
+        raise click.BadParameter(f"unknown scheduler(s) {unknown}; known: "
+                                 f"{', '.join(SCHEDULERS)}", param_hint="--schedulers")
+    seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    tuned = {k: v for k, v in (("grace_epochs", grace_epochs),
+                               ("reduction_factor", reduction_factor)) if v is not None}
+
+    def show(run: Any) -> None:
+        click.echo(f"{run.scheduler} seed {run.seed}: {run.epochs_trained} epochs, "
+                   f"{run.wall_seconds:.1f} s, best {run.best_accuracy}", err=True)
+
+    runs = run_bench(names, seed_list, num_cpus=num_cpus, progress=show, space=space,
+                     strategy=strategy, dataset="digits", limit=limit, trials=trials,
+                     epochs=epochs, scheduler_options=tuned)
+    click.echo(format_runs(runs))
+    click.echo()
+    click.echo(format_summary(summary_rows(runs)))

@@ -28,7 +28,8 @@ class CommandError(click.ClickException):
 def user_errors(command: F) -> F:
     """Turn the errors raynas raises for bad input (``ValueError`` and its kin: ``RunError``,
     ``ResultsError``; pydantic's ``ValidationError`` with each field named;
-    ``FileNotFoundError``) into a :class:`CommandError`."""
+    ``FileNotFoundError``; any ``OSError`` naming a file, such as a read-only place) into a
+    :class:`CommandError`."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -42,5 +43,9 @@ def user_errors(command: F) -> F:
             raise CommandError(explain(err)) from None
         except (ValueError, FileNotFoundError) as err:
             raise CommandError(str(err)) from None
+        except OSError as err:  # a place that cannot be written (read-only, full, no access)
+            if err.filename is None:
+                raise
+            raise CommandError(f"{err.filename}: {err.strerror or err}") from None
 
     return wrapper  # type: ignore[return-value]

@@ -40,14 +40,21 @@ def evolve_command(config_file: str | None, resume_dir: str | None, quiet: bool,
         settings = settings_from(file_values, options)
     summary = evolve(settings, resume=bool(resume_dir), quiet=quiet)
     counts = summary.counts
+    stopped = f"stopped {counts['stopped']}, " if counts.get("stopped") else ""
     click.echo(f"trials: {sum(counts.values())}/{summary.total} (completed {counts['completed']}, "
-               f"failed {counts['failed']}, rejected {counts['rejected']})")
+               f"{stopped}failed {counts['failed']}, rejected {counts['rejected']})")
+    if summary.epochs_trained is not None:
+        click.echo(f"epochs trained: {summary.epochs_trained}")
     if summary.exhausted:
         click.echo(f"every genome of the space was tried; {summary.reevaluated} trial(s) then "
                    f"trained known genomes again, with new seeds")
     if summary.best is not None:
         best = summary.best
-        click.echo(f"best: accuracy {best['accuracy']:.4f}, params {best['params']}, "
+        partial = "" if best.get("status", "completed") == "completed" else \
+            f" (stopped after {best['epochs']} epochs: no trial trained fully)"
+        spread = (f" ± {best['accuracy_std']:.4f} (mean of {best['trials']} trials)"
+                  if best.get("trials", 1) > 1 else "")
+        click.echo(f"best: accuracy {best['accuracy']:.4f}{spread}{partial}, params {best['params']}, "
                    f"trial {best['trial_id']}, genome {best['genome']}")
     else:
         click.echo("no trial completed")

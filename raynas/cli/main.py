@@ -12,9 +12,11 @@ COMMANDS = {
     "evolve": ("raynas.cli.evolve", "evolve_command"),
     "bench": ("raynas.cli.bench", "bench_command"),
     "bench-overhead": ("raynas.cli.bench", "bench_overhead_command"),
+    "bench-fidelity": ("raynas.cli.bench", "bench_fidelity_command"),
     "report": ("raynas.cli.report", "report_command"),
     "export": ("raynas.cli.export", "export_command"),
     "train": ("raynas.cli.train", "train_command"),
+    "repair": ("raynas.cli.repair", "repair_command"),
 }
 
 

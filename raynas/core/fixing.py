@@ -1,14 +1,23 @@
-"""Fixing a model to one architecture: ``fix(model, genome)`` returns a plain ``nn.Module``."""
+"""Fixing a model to one architecture: ``fix(model, genome)`` returns a plain ``nn.Module``.
+
+``model`` is an instance (LayerChoices and InputChoices only) or a class / zero-argument
+factory, which value choices (``ValueChoice``, ``Repeat``) need: it is built with the genome's
+values, then fixed.
+"""
 
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, Union
 
+import torch
 import torch.nn as nn
 
 from raynas.core.mutables import (InputChoice, LayerChoice, Mutable, bind_keys, decision_indices,
                                   reduce_tensors, select_inputs)
+from raynas.core.values import Repeat, build, check_instance, record
+
+ModelOrFactory = Union[nn.Module, Callable[[], nn.Module]]
 
 
 class FixedInputChoice(nn.Module):
@@ -86,8 +95,12 @@ MaskedLayer = FixedLayerChoice  # the former name of the return_mask case
 
 def _replacement(mutable: Mutable, indices: list[int],
                  ops: Sequence[nn.Module] | None = None) -> nn.Module:
-    """What replaces ``mutable`` fixed to ``indices``; ``ops``: the chosen candidates to
-    use (default: the mutable's own)."""
+    """What replaces ``mutable`` fixed to ``indices``; ``ops``: the chosen candidates (a
+    LayerChoice) or the kept blocks (a Repeat) to use (default: the mutable's own)."""
+    if isinstance(mutable, Repeat):
+        if ops is None:
+            ops = _kept_blocks(mutable, indices)
+        return nn.Sequential(*ops)
     if isinstance(mutable, LayerChoice):
         if ops is None:
             ops = [mutable.choices[i] for i in indices]
@@ -102,8 +115,14 @@ def _replacement(mutable: Mutable, indices: list[int],
                             mutable.key, n_chosen=mutable.n_chosen, choose_from=mutable.choose_from)
 
 
+def _kept_blocks(repeat: Repeat, indices: list[int]) -> list[nn.Module]:
+    """The blocks a Repeat fixed to the depth ``indices[0]`` keeps: its first ``depth``."""
+    return repeat.blocks[:repeat.counts[indices[0]]]
+
+
 def _kept_modules(model: nn.Module, chosen: Mapping[int, list[int]]) -> set[int]:
-    """Ids of the modules the fixed model still holds: all but the unchosen candidates."""
+    """Ids of the modules the fixed model still holds: all but the unchosen candidates (and
+    the blocks of a Repeat beyond its depth)."""
     kept: set[int] = set()
     stack = [model]
     while stack:
@@ -113,6 +132,8 @@ def _kept_modules(model: nn.Module, chosen: Mapping[int, list[int]]) -> set[int]
         kept.add(id(module))
         if isinstance(module, LayerChoice):
             stack.extend(module.choices[i] for i in chosen[id(module)])
+        elif isinstance(module, Repeat):
+            stack.extend(_kept_blocks(module, chosen[id(module)]))
         else:
             stack.extend(child for child in module._modules.values() if child is not None)
     return kept
@@ -132,25 +153,56 @@ def _fixed_copy(model: nn.Module, mutables: Sequence[Mutable],
         ops = None
         if isinstance(mutable, LayerChoice):
             ops = [copy.deepcopy(mutable.choices[i], memo) for i in indices]
+        elif isinstance(mutable, Repeat):
+            ops = [copy.deepcopy(block, memo) for block in _kept_blocks(mutable, indices)]
         memo[id(mutable)] = _replacement(mutable, indices, ops)
     return copy.deepcopy(model, memo)
 
 
-def fix(model: nn.Module, genome: Mapping[str, Any], inplace: bool = False) -> nn.Module:
+def fix(model: ModelOrFactory, genome: Mapping[str, Any], inplace: bool = False) -> nn.Module:
     """A plain ``nn.Module`` with every mutable replaced by its decision in ``genome``.
 
-    As NNI v1's fixed model: a LayerChoice becomes its chosen candidate (the others are
-    dropped, so the parameter count equals the hand-written model's), except one with
-    ``return_mask=True`` or an empty decision, which becomes a :class:`FixedLayerChoice`
-    holding the chosen candidate under its own name; an InputChoice becomes a
-    :class:`FixedInputChoice`. Parameter names equal NNI's fixed model's, so weights load
-    strictly both ways. The chosen weights are the supernet's: copied unless ``inplace``
-    (only what the fixed model keeps is copied). ``genome`` is validated first (NNI v1
-    exports, counter names included, are accepted): a missing key, an unknown key or an
-    invalid decision raises ``ValueError`` naming the key and the valid choices.
+    Each LayerChoice becomes its chosen candidate (the others are dropped, so the parameter
+    count equals the hand-written model's), except one with ``return_mask=True`` or an
+    empty decision, which becomes a :class:`FixedLayerChoice` holding the chosen candidate
+    under its own name (as NNI v1's fixed model); each InputChoice a
+    :class:`FixedInputChoice`; each Repeat an ``nn.Sequential`` of its first ``depth``
+    blocks. Parameter names equal NNI's fixed model's, so weights load strictly both ways.
+    The chosen weights are the supernet's: copied unless ``inplace`` (only what the fixed
+    model keeps is copied). ``genome`` is validated first (NNI v1 exports, counter names
+    included, are accepted): a missing key, an unknown key or an invalid decision raises
+    ``ValueError`` naming the key and the valid choices.
+
+    ``model`` may be a class or zero-argument factory (needed for value choices): the model
+    is built with the genome's values, then fixed (``inplace`` does not apply). Its
+    weights are those of ``factory()`` built right after the call's RNG state.
     """
+    if not isinstance(model, nn.Module):
+        return _fix_factory(model, genome)
+    check_instance(model)
     binding = bind_keys(model)
     canonical = binding.space.validate(genome)
+    return _fix_bound(model, binding, canonical, inplace)
+
+
+def _fix_factory(factory: Callable[[], nn.Module], genome: Mapping[str, Any]) -> nn.Module:
+    rng = torch.random.get_rng_state()
+    space, recorded = record(factory)
+    canonical = space.validate(genome)
+    if not recorded.has_values:  # the recorded supernet is the model: fix it in place
+        return _fix_bound(recorded.model, recorded.binding, canonical, inplace=True)
+    torch.random.set_rng_state(rng)  # the weights of one build from the caller's RNG state
+    built = build(factory, canonical)
+    if built.binding.space.keys and not set(built.binding.space.keys) <= set(space.keys):
+        raise ValueError(f"{getattr(factory, '__qualname__', factory)}() built other mutables "
+                         f"with the genome's values than when recorded "
+                         f"({sorted(set(built.binding.space.keys) - set(space.keys))}): its "
+                         f"constructor must make the same decisions every time")
+    return _fix_bound(built.model, built.binding, canonical, inplace=True)
+
+
+def _fix_bound(model: nn.Module, binding: Any, canonical: Mapping[str, Any],
+               inplace: bool) -> nn.Module:
     chosen = {id(m): decision_indices(binding.space[m.key], canonical[m.key])
               for m in binding.mutables}
     if not inplace:
@@ -169,13 +221,21 @@ def fix(model: nn.Module, genome: Mapping[str, Any], inplace: bool = False) -> n
     return model
 
 
-def count_parameters(model: nn.Module, genome: Mapping[str, Any] | None = None) -> int:
-    """Number of parameters of ``model``, or of ``fix(model, genome)`` without building it.
+def count_parameters(model: ModelOrFactory, genome: Mapping[str, Any] | None = None) -> int:
+    """Number of parameters of ``model``, or of ``fix(model, genome)`` (without building it
+    for an instance; a class or factory is built, leaving the global RNG as it was).
 
     Parameters shared between modules count once.
     """
+    if not isinstance(model, nn.Module):
+        if genome is None:
+            raise ValueError("count_parameters of a class or factory needs a genome: "
+                             "count_parameters(Net, genome)")
+        with torch.random.fork_rng(devices=[]):
+            return count_parameters(fix(model, genome))
     if genome is None:
         return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    check_instance(model)
     binding = bind_keys(model)
     canonical = binding.space.validate(genome)
     seen: dict[int, int] = {}
@@ -187,6 +247,9 @@ def count_parameters(model: nn.Module, genome: Mapping[str, Any] | None = None) 
         if isinstance(module, LayerChoice):
             dim = binding.space[module.key]
             children = [module.choices[i] for i in decision_indices(dim, canonical[module.key])]
+        elif isinstance(module, Repeat):
+            dim = binding.space[module.key]
+            children = _kept_blocks(module, decision_indices(dim, canonical[module.key]))
         else:
             children = list(module.children())
         for child in children:

@@ -25,7 +25,8 @@ from typing import Any, Iterator, Mapping, Sequence, Union
 import torch
 import torch.nn as nn
 
-from raynas.core.space import INPUT, LAYER, Dimension, Genome, SearchSpace, register_model_reader
+from raynas.core.space import (INPUT, LAYER, VALUE, Dimension, Genome, SearchSpace,
+                               register_model_reader)
 
 REDUCTIONS = ("sum", "mean", "concat", "none")
 TensorOrList = Union[torch.Tensor, list, None]
@@ -385,6 +386,11 @@ def _check_shared(key: str, first: Dimension, first_path: str, other: Dimension,
     def show(p: str) -> str:
         return repr(p) if p else "<model root>"
 
+    if first.kind == other.kind == VALUE and first.choices != other.choices:
+        raise ValueError(
+            f"value choices sharing key {key!r} must have the same candidates: {show(first_path)} "
+            f"has {list(first.choices)}, {show(path)} has {list(other.choices)}; give one of "
+            f"them another key")
     if first.kind != other.kind or len(first.choices) != len(other.choices) \
             or first.n_chosen != other.n_chosen:
         raise ValueError(
@@ -399,8 +405,10 @@ def decision_indices(dimension: Dimension, decision: Any) -> list[int]:
     """Candidate indices of a canonical decision (``[]`` for an empty LayerChoice decision)."""
     if dimension.kind == LAYER:
         names = list(decision) if isinstance(decision, list) else [decision]
-    else:
+    elif dimension.kind == INPUT:
         names = list(decision)
+    else:  # a value choice: the value itself
+        names = [decision]
     return [dimension.choices.index(name) for name in names]
 
 
@@ -419,3 +427,7 @@ class _TorchModelReader:
 
 
 register_model_reader(_TorchModelReader())
+
+# Value choices and Repeat build on the classes above; their reader also builds a model from
+# its class (``SearchSpace.from_model(Net)``) and replaces the one registered here.
+from raynas.core import values as _values  # noqa: E402,F401

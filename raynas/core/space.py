@@ -4,7 +4,15 @@ A *genome* is a JSON-able ``dict`` ``{key: decision}``:
 
 * a ``layer`` dimension (LayerChoice) takes the chosen candidate's name (``str``);
 * an ``input`` dimension (InputChoice) takes the list of chosen candidate names, in
-  candidate order (an empty list is the empty choice).
+  candidate order (an empty list is the empty choice);
+* a ``value`` dimension (ValueChoice, a Repeat's depth) takes the value itself: an int, a
+  float or a str, one of ``choices``.
+
+A dimension may be *conditional* (``when``): its decision only matters when enough blocks of
+a ``Repeat`` are built (``{"stage1/depth": 3}``: the third block exists). A genome's inactive
+decisions do not change the model, so the canonical genome gives them the dimension's
+default; ``validate``, ``sample``, ``genomes`` and ``size`` all work on canonical genomes
+(``size`` counts distinct models).
 
 This module imports neither torch nor ray: strategies depend on it alone.
 ``SearchSpace.from_model`` reads a model through the reader that
@@ -30,7 +38,49 @@ SeedLike = Union[int, None, random.Random, np.random.Generator]
 
 LAYER = "layer"
 INPUT = "input"
-KINDS = (LAYER, INPUT)
+VALUE = "value"
+KINDS = (LAYER, INPUT, VALUE)
+
+Value = Union[int, float, str]
+#: ``when`` of a dimension: any of these clauses holds; a clause holds when every named
+#: depth decision is at least its count. ``()`` means always.
+Condition = tuple[tuple[tuple[str, int], ...], ...]
+
+
+def is_plain_value(value: Any) -> bool:
+    """An int (not bool), a finite float or a str: what a value choice may hold."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, (int, str))
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python ones."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _normalize_when(key: str, when: Any) -> Condition:
+    """``when`` as sorted, de-duplicated tuples; accepts the JSON form (a list of dicts)."""
+    clauses = set()
+    for clause in when or ():
+        items = clause.items() if isinstance(clause, Mapping) else clause
+        pairs = []
+        for item in items:
+            if not isinstance(item, (tuple, list)) or len(item) != 2:
+                raise ValueError(f"dimension {key!r}: a condition maps a depth key to a count, "
+                                 f"got {clause!r}")
+            gate, count = item
+            if not isinstance(gate, str) or isinstance(count, bool) or not isinstance(
+                    count, (int, np.integer)):
+                raise ValueError(f"dimension {key!r}: a condition maps a depth key (str) to a "
+                                 f"count (int), got {gate!r}: {count!r}")
+            pairs.append((gate, int(count)))
+        clauses.add(tuple(sorted(pairs)))
+    if () in clauses:  # a clause without condition always holds
+        return ()
+    return tuple(sorted(clauses))
 
 
 def make_rng(seed: SeedLike) -> np.random.Generator:
@@ -79,8 +129,11 @@ def _model_reader() -> ModelReader:
 class Dimension:
     """One decision of the space.
 
-    ``choices`` are candidate names. For ``kind="input"``, ``n_chosen=None`` allows any
-    subset (the empty one included); an int requires exactly that many inputs.
+    ``choices`` are candidate names (``layer``, ``input``) or the plain values (``value``:
+    ints, floats, strs). For ``kind="input"``, ``n_chosen=None`` allows any subset (the
+    empty one included); an int requires exactly that many inputs. ``when`` (see the module
+    docstring) makes the decision conditional on depth decisions: ``((("d", 2),),)``, one
+    clause, means "when decision ``d`` is at least 2"; it is part of the dimension's identity.
     ``labels`` (input only, optional): NNI v1's ``choose_from`` labels of the candidates
     when they differ from ``choices`` and are unique (``("",)`` for ``n_candidates=1``),
     so that a decision may name a candidate the way an NNI export does; it is a lookup
@@ -89,8 +142,9 @@ class Dimension:
 
     key: str
     kind: str
-    choices: tuple[str, ...]
+    choices: tuple[Any, ...]
     n_chosen: int | None = None
+    when: Condition = ()
     labels: tuple[str, ...] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -99,13 +153,23 @@ class Dimension:
         if self.kind not in KINDS:
             raise ValueError(
                 f"dimension {self.key!r}: kind must be one of {list(KINDS)}, got {self.kind!r}")
-        object.__setattr__(self, "choices", tuple(str(c) for c in self.choices))
+        if self.kind == VALUE:
+            values = tuple(_plain(c) for c in self.choices)
+            bad = [c for c in values if not is_plain_value(c)]
+            if bad:
+                raise ValueError(f"dimension {self.key!r}: value choices must be ints, finite "
+                                 f"floats or strs, got {bad[0]!r} in {list(values)}")
+            object.__setattr__(self, "choices", values)
+        else:
+            object.__setattr__(self, "choices", tuple(str(c) for c in self.choices))
+        object.__setattr__(self, "when", _normalize_when(self.key, self.when))
         if len(set(self.choices)) != len(self.choices):
             raise ValueError(
-                f"dimension {self.key!r}: candidate names must be unique, got {list(self.choices)}")
-        if self.kind == LAYER:
+                f"dimension {self.key!r}: candidates must be unique, got {list(self.choices)}")
+        if self.kind in (LAYER, VALUE):
             if not self.choices:
-                raise ValueError(f"dimension {self.key!r}: a LayerChoice needs at least one candidate")
+                what = "a LayerChoice" if self.kind == LAYER else "a value choice"
+                raise ValueError(f"dimension {self.key!r}: {what} needs at least one candidate")
             if self.n_chosen is not None:
                 raise ValueError(f"dimension {self.key!r}: n_chosen applies to InputChoice only")
         elif self.n_chosen is not None and not 0 <= self.n_chosen <= len(self.choices):
@@ -122,9 +186,14 @@ class Dimension:
             object.__setattr__(self, "labels", labels)
 
     @property
+    def numeric(self) -> bool:
+        """A value choice among numbers only: its candidates are ordered."""
+        return self.kind == VALUE and all(isinstance(c, (int, float)) for c in self.choices)
+
+    @property
     def size(self) -> int:
         """Number of distinct decisions."""
-        if self.kind == LAYER:
+        if self.kind != INPUT:
             return len(self.choices)
         if self.n_chosen is None:
             return 2 ** len(self.choices)
@@ -132,15 +201,16 @@ class Dimension:
 
     def describe(self) -> str:
         """The valid decisions in words, for error messages."""
-        if self.kind == LAYER:
+        if self.kind != INPUT:
             return f"one of {list(self.choices)}"
         count = "any number" if self.n_chosen is None else f"exactly {self.n_chosen}"
         return f"a list of {count} of {list(self.choices)}"
 
     def default(self) -> Any:
         """The supernet's default decision: the first candidate, or all inputs
-        (the first ``n_chosen`` when ``n_chosen`` is set)."""
-        if self.kind == LAYER:
+        (the first ``n_chosen`` when ``n_chosen`` is set). It is also the canonical decision
+        of an inactive dimension."""
+        if self.kind != INPUT:
             return self.choices[0]
         count = len(self.choices) if self.n_chosen is None else self.n_chosen
         return list(self.choices[:count])
@@ -148,7 +218,7 @@ class Dimension:
     def sample(self, rng: np.random.Generator) -> Any:
         """A uniformly random decision."""
         n = len(self.choices)
-        if self.kind == LAYER:
+        if self.kind != INPUT:
             return self.choices[int(rng.integers(n))]
         if self.n_chosen is None:
             mask = rng.integers(2, size=n)
@@ -158,7 +228,7 @@ class Dimension:
 
     def decisions(self) -> Iterator[Any]:
         """Every valid decision, in a fixed order."""
-        if self.kind == LAYER:
+        if self.kind != INPUT:
             yield from self.choices
             return
         sizes = range(len(self.choices) + 1) if self.n_chosen is None else [self.n_chosen]
@@ -175,10 +245,14 @@ class Dimension:
         candidate of ``InputChoice(n_candidates=1)``). A LayerChoice decision may be empty
         (``[]`` or an all-false mask: NNI's DARTS exports give it for an edge that an
         InputChoice drops); its canonical form is ``[]`` and the fixed model holds no
-        operation there. Strategies never propose it.
+        operation there. Strategies never propose it. A value choice takes the value itself
+        (a number equal to a numeric candidate gives that candidate: ``32.0`` -> ``32``),
+        never an index.
         """
         if isinstance(decision, np.ndarray):
             decision = decision.tolist()
+        if self.kind == VALUE:
+            return self._normalize_value(decision)
         if self.kind == LAYER:
             return self._normalize_layer(decision)
         return self._normalize_input(decision)
@@ -217,6 +291,14 @@ class Dimension:
             return [i for i, b in enumerate(decision) if b]
         return None
 
+    def _normalize_value(self, decision: Any) -> Value:
+        decision = _plain(decision)
+        if is_plain_value(decision):
+            for choice in self.choices:
+                if isinstance(choice, str) == isinstance(decision, str) and choice == decision:
+                    return choice
+        raise self._invalid(decision)
+
     def _normalize_layer(self, decision: Any) -> str | list:
         if isinstance(decision, (list, tuple)):
             picked = self._from_bools(list(decision))
@@ -249,13 +331,15 @@ class Dimension:
     def to_dict(self) -> dict[str, Any]:
         data = {"key": self.key, "kind": self.kind, "choices": list(self.choices),
                 "n_chosen": self.n_chosen}
+        if self.when:
+            data["when"] = [dict(clause) for clause in self.when]
         if self.labels is not None:
             data["labels"] = list(self.labels)
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Dimension":
-        allowed = {"key", "kind", "choices", "n_chosen", "labels"}
+        allowed = {"key", "kind", "choices", "n_chosen", "when", "labels"}
         unknown = set(data) - allowed
         if unknown:
             raise ValueError(f"unknown dimension fields {sorted(unknown)}; allowed: {sorted(allowed)}")
@@ -263,14 +347,22 @@ class Dimension:
         if n_chosen is not None and (isinstance(n_chosen, bool) or not isinstance(n_chosen, int)):
             raise ValueError(f"n_chosen must be an int or null, got {n_chosen!r}")
         choices = data.get("choices")
-        if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+        if data.get("kind") == VALUE:
+            if not isinstance(choices, list) or not all(is_plain_value(c) for c in choices):
+                raise ValueError(f"value choices must be a list of ints, floats or strings, "
+                                 f"got {choices!r}")
+        elif not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
             raise ValueError(f"choices must be a list of strings, got {choices!r}")
+        when = data.get("when", [])
+        if not isinstance(when, list) or not all(isinstance(c, dict) for c in when):
+            raise ValueError(f"\"when\" must be a list of {{depth key: count}} objects, got {when!r}")
         labels = data.get("labels")
         if labels is not None and (not isinstance(labels, list)
                                    or not all(isinstance(label, str) for label in labels)):
             raise ValueError(f"labels must be a list of strings or null, got {labels!r}")
         return cls(key=data.get("key"), kind=data.get("kind"), choices=tuple(choices),
-                   n_chosen=n_chosen, labels=tuple(labels) if labels is not None else None)
+                   n_chosen=n_chosen, when=tuple(tuple(c.items()) for c in when),
+                   labels=tuple(labels) if labels is not None else None)
 
 
 class SearchSpace:
@@ -296,6 +388,47 @@ class SearchSpace:
             if alias in self._by_key:
                 continue  # a real key always wins over an alias of the same name
             self.aliases[str(alias)] = key
+        self._gates = self._check_conditions()
+        self._size: int | None = None
+
+    def _check_conditions(self) -> list[str]:
+        """The depth keys that conditions name (in space order); each must be a dimension of
+        this space whose choices are ints."""
+        named = {gate for d in self.dimensions for clause in d.when for gate, _ in clause}
+        for d in self.dimensions:
+            for clause in d.when:
+                for gate, _ in clause:
+                    if gate not in self._by_key:
+                        raise ValueError(f"dimension {d.key!r} is conditional on {gate!r}, which "
+                                         f"is not a key of the space; keys: {self.keys}")
+                    g = self._by_key[gate]
+                    if g.kind != VALUE or not all(isinstance(c, int) for c in g.choices):
+                        raise ValueError(f"dimension {d.key!r} is conditional on {gate!r}, "
+                                         f"which is not a value choice of ints (a depth): "
+                                         f"{g.describe()}")
+        return [d.key for d in self.dimensions if d.key in named]
+
+    @property
+    def conditional(self) -> bool:
+        """Whether some decisions depend on depth decisions (a ``Repeat``)."""
+        return bool(self._gates)
+
+    def is_active(self, key: str, genome: Mapping[str, Any]) -> bool:
+        """Whether ``key``'s decision shapes the model of ``genome`` (canonical decisions of
+        the depth keys it depends on)."""
+        when = self[key].when
+        return not when or any(all(genome[gate] >= count for gate, count in clause)
+                               for clause in when)
+
+    def canonical(self, genome: Mapping[str, Any]) -> Genome:
+        """``genome`` (whose decisions are canonical) with every inactive decision set to its
+        dimension's default: genomes that build the same model become equal."""
+        out = dict(genome)
+        if self._gates:
+            for d in self.dimensions:
+                if d.when and not self.is_active(d.key, genome):
+                    out[d.key] = d.default()
+        return out
 
     @classmethod
     def from_model(cls, model: "nn.Module") -> "SearchSpace":
@@ -312,8 +445,35 @@ class SearchSpace:
 
     @property
     def size(self) -> int:
-        """Number of distinct genomes."""
-        return math.prod(d.size for d in self.dimensions)
+        """Number of distinct (canonical) genomes, i.e. of distinct models."""
+        if self._size is None:
+            if not self._gates:
+                self._size = math.prod(d.size for d in self.dimensions)
+            else:
+                others = [d for d in self.dimensions if d.key not in self._gates]
+                self._size = sum(
+                    math.prod(d.size for d in others if self.is_active(d.key, gates))
+                    for gates in self._gate_genomes())
+        return self._size
+
+    def _gate_genomes(self) -> list[Genome]:
+        """The distinct canonical assignments of the depth keys, in a fixed order."""
+        dims = [self._by_key[k] for k in self._gates]
+        seen: dict[str, Genome] = {}
+        for combo in itertools.product(*[d.choices for d in dims]):
+            gates = self.canonical_gates(dict(zip(self._gates, combo)))
+            seen.setdefault(self.genome_id(gates), gates)
+        return list(seen.values())
+
+    def canonical_gates(self, gates: Mapping[str, Any]) -> Genome:
+        """Canonical form of an assignment of the depth keys alone (an inner Repeat's depth
+        is inactive when its outer block is left out)."""
+        out = dict(gates)
+        for key in self._gates:
+            d = self._by_key[key]
+            if d.when and not self.is_active(key, gates):
+                out[key] = d.default()
+        return out
 
     def __len__(self) -> int:
         return len(self.dimensions)
@@ -342,7 +502,7 @@ class SearchSpace:
     def sample(self, seed: SeedLike = None) -> Genome:
         """A uniformly random genome; the same int seed gives the same genome."""
         rng = make_rng(seed)
-        return {d.key: d.sample(rng) for d in self.dimensions}
+        return self.canonical({d.key: d.sample(rng) for d in self.dimensions})
 
     def default(self) -> Genome:
         """The supernet's default genome (first candidates, all inputs)."""
@@ -353,7 +513,8 @@ class SearchSpace:
 
         Raises ``ValueError`` for a missing key, an unknown key or an invalid decision,
         naming the key, the value received and the valid choices. Accepts NNI v1 forms
-        (names, indices, boolean masks).
+        (names, indices, boolean masks). A decision that the genome's depths leave out (a
+        block not built) may be missing; it is set to its canonical value, the default.
         """
         if not isinstance(genome, Mapping):
             raise ValueError(f"a genome must be a mapping {{key: decision}}, got {type(genome).__name__}")
@@ -363,10 +524,15 @@ class SearchSpace:
         if unknown:
             raise ValueError(f"unknown key(s) {unknown} in genome; valid keys: {self.keys}")
         missing = [k for k in self.keys if k not in genome]
+        given = {k: self._by_key[k].normalize(v) for k, v in genome.items()}
+        if missing and self._gates:  # an inactive decision may be left out
+            full = self.canonical({**{k: self._by_key[k].default() for k in missing}, **given})
+            missing = [k for k in missing if self.is_active(k, full)]
         if missing:
             details = "; ".join(f"{k!r}: {self._by_key[k].describe()}" for k in missing)
             raise ValueError(f"genome misses key(s) {missing}; expected {details}")
-        return {d.key: d.normalize(genome[d.key]) for d in self.dimensions}
+        return self.canonical({d.key: given[d.key] if d.key in given else d.default()
+                               for d in self.dimensions})
 
     def _expand_nni_names(self, genome: Mapping[str, Any]) -> Mapping[str, Any]:
         """NNI v1 names a mutable without a key by a counter (``LayerChoice1``); map such
@@ -399,10 +565,20 @@ class SearchSpace:
         return expanded
 
     def genomes(self) -> Iterator[Genome]:
-        """Every genome of the space, in a fixed order (use on small spaces)."""
-        per_key = [list(d.decisions()) for d in self.dimensions]
-        for combo in itertools.product(*per_key):
-            yield {d.key: value for d, value in zip(self.dimensions, combo)}
+        """Every distinct (canonical) genome of the space, in a fixed order (use on small
+        spaces)."""
+        if not self._gates:
+            per_key = [list(d.decisions()) for d in self.dimensions]
+            for combo in itertools.product(*per_key):
+                yield {d.key: value for d, value in zip(self.dimensions, combo)}
+            return
+        others = [d for d in self.dimensions if d.key not in self._gates]
+        for gates in self._gate_genomes():
+            per_key = [list(d.decisions()) if self.is_active(d.key, gates) else [d.default()]
+                       for d in others]
+            for combo in itertools.product(*per_key):
+                decided = {**gates, **{d.key: v for d, v in zip(others, combo)}}
+                yield {d.key: decided[d.key] for d in self.dimensions}
 
     @staticmethod
     def genome_id(genome: Mapping[str, Any]) -> str:

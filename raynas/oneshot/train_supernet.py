@@ -114,7 +114,7 @@ def train_supernet(factory: SupernetFactory, bundle: DatasetBundle,
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    space = SearchSpace.from_model(factory())
+    space = SearchSpace.from_model(factory)  # a value choice becomes a "value" dimension
     check_weight_sharing(space)
     _check_settings(epochs, batch_size, num_workers, lr, optimizer, seed, len(bundle.train_y))
     folder = Path(folder).expanduser().resolve()

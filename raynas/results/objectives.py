@@ -71,12 +71,18 @@ def objective_value(values: Mapping[str, Any], objectives: Mapping[str, str]) ->
 
 
 def history(frame: Any, objectives: Mapping[str, str] | None = None
-            ) -> Iterable[tuple[dict[str, Any], Any]]:
-    """``(genome, told value or None)`` pairs in proposal order, for a strategy's replay."""
+            ) -> Iterable[tuple[dict[str, Any], Any, int | None]]:
+    """``(genome, told value or None, fidelity)`` triples in proposal order, for a strategy's
+    replay: completed and stopped rows tell their objectives' value (a float, or a mapping
+    for several objectives) at the epochs they trained (the fidelity); failed and rejected
+    rows tell ``None``."""
     objectives = objectives or DEFAULT_OBJECTIVES
     for row in frame.to_dict("records"):
-        value = objective_value(row, objectives) if row["status"] == Status.COMPLETED else None
-        yield json.loads(row["genome"]), value
+        told = row["status"] in (Status.COMPLETED, Status.STOPPED)
+        value = objective_value(row, objectives) if told else None
+        trained = _finite(row.get("epochs"))
+        fidelity = int(trained) if value is not None and trained is not None else None
+        yield json.loads(row["genome"]), value, fidelity
 
 
 def _scored(frame: Any, objectives: Mapping[str, str]) -> Any:

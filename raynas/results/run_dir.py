@@ -20,7 +20,7 @@ from typing import Any, Iterable, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from raynas.core.files import atomic_write_text
+from raynas.core.files import atomic_write_text, check_writable
 from raynas.core.space_spec import SpaceSpec
 from raynas.results.errors import ResultsError
 
@@ -73,20 +73,41 @@ class RunDir:
     def holds_trials(self) -> bool:
         return self.trials_dir.is_dir() and any(self.trials_dir.iterdir())
 
-    def acquire_writer_lock(self) -> Any:
+    def acquire_writer_lock(self, resume: bool = True, purpose: str | None = None) -> Any:
         """The one-writer lock, held (the OS drops it with its process, even on SIGKILL);
-        a :class:`~raynas.results.store.ResultsError` when another process holds it."""
+        a :class:`~raynas.results.store.ResultsError` when another process holds it (the
+        message names what waits: ``purpose``, else resuming or starting a run)."""
         from filelock import FileLock, Timeout
 
-
+        check_writable(self.path, "the run folder")
         self.path.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.lock_path))
         try:
             lock.acquire(timeout=0)
         except Timeout:
+            purpose = purpose or ("resuming it" if resume else "writing a new run into it "
+                                  "(or pass another --out)")
             raise ResultsError(f"{self.path} is being written by another raynas process; "
-                               f"wait for it to end (or stop it) before resuming") from None
+                               f"wait for it to end (or stop it) before {purpose}") from None
+        except OSError as err:
+            raise ResultsError(f"cannot lock {self.lock_path}: {err.strerror or err}") from None
         return lock
+
+    def is_being_written(self) -> bool:
+        """Whether a raynas process holds the writer lock now (a run in progress)."""
+        from filelock import FileLock, Timeout
+
+        if not self.lock_path.exists():
+            return False
+        lock = FileLock(str(self.lock_path))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return True
+        except OSError:
+            return False
+        lock.release()
+        return False
 
     def read_info(self) -> RunInfo:
         """``run.json`` of any format version; ``ResultsError`` when missing or corrupt."""

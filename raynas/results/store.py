@@ -4,15 +4,26 @@ Layout of a run folder ``DIR``::
 
     DIR/run.json                 settings and search space of the run
     DIR/trials/part-*.parquet    the rows; ``pandas.read_parquet(DIR / "trials")`` reads them
-    DIR/trials.journal.jsonl     rows not yet in a part file (appended as each trial ends)
+    DIR/trials.journal.jsonl     the journal: every row, appended as each trial ends
+    DIR/journal/segment-*.jsonl  older journal segments (rotated past 32 MiB)
+    DIR/corrupt/                 part files found corrupt, moved aside by a repair
     DIR/space/                   a copy of a space file (FILE.py:Class) and its neighbours
     DIR/.writer.lock             held by the one process writing the run
 
-Every finished trial is appended to the journal at once (one ``write``: a driver killed
-with SIGKILL keeps it), and the journal's rows become a Parquet part file at most about
-once a second, written atomically (a temporary file, then ``os.replace``). Opening a
-writer on an existing run first moves journal rows that are not yet in Parquet into a
-part; closing it compacts all parts into one file.
+What holds (see :mod:`raynas.results.journal` and :mod:`raynas.results.repair`):
+
+- Every finished trial is appended to the journal at once (one ``write``: a driver killed
+  with SIGKILL keeps it). The journal is the durable log: any part file can be rebuilt
+  from it.
+- The journal's rows reach a new Parquet part file within the flush interval (1 s, doubling
+  after every 16 parts so that a long run keeps few files), written atomically (a hidden
+  temporary file, then ``os.replace``). Each row is in exactly one part.
+- While a run writes, part files are only added, never rewritten or deleted: a plain
+  ``pandas.read_parquet(DIR / "trials")`` at any moment reads the rows flushed so far, each
+  once, and never meets a file that vanished. ``read_trials`` adds the journal's rows.
+- Opening a writer (a resumed run) or ``raynas repair DIR`` recovers: a corrupt part is moved
+  to ``DIR/corrupt/`` and its rows are written again from the journal; journal rows that no
+  part holds are written to a part; a torn journal line is dropped.
 """
 
 from __future__ import annotations
@@ -32,6 +43,8 @@ import pyarrow.parquet as pq
 from raynas.core.files import atomic_write
 from raynas.core.space import SearchSpace
 from raynas.results.errors import ResultsError
+from raynas.results.journal import (JournalAppender, journal_path, journal_rows, read_journal,
+                                    write_error)
 from raynas.results.run_dir import RunDir, RunInfo
 
 
@@ -43,6 +56,7 @@ class Status(str, Enum):
     FAILED = "failed"        # the candidate raised (shape error, NaN loss, OOM) or was lost
     REJECTED = "rejected"    # screened out before training (--max-params, --max-flops,
                              # --max-latency-ms)
+    STOPPED = "stopped"      # early-stopped by a scheduler (--scheduler); accuracy: its last
 
     def __str__(self) -> str:
         return self.value
@@ -67,6 +81,7 @@ BASE_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("latency_ms", pa.float64()),
     ("latency_batch_ms", pa.float64()),
     ("epochs", pa.int64()),
+    ("accuracy_curve", pa.string()),
     ("train_seconds", pa.float64()),
     ("samples_per_second", pa.float64()),
     ("node", pa.string()),
@@ -92,7 +107,8 @@ def results_schema(keys: Sequence[str]) -> pa.Schema:
 
 
 def arch_value(decision: Any) -> str:
-    """A decision as an ``arch.<key>`` cell: the name, or JSON for an input list."""
+    """A decision as an ``arch.<key>`` cell: a candidate name or a value choice's string as
+    is, JSON for an input list or a value choice's number (``"32"``, ``"0.5"``)."""
     return decision if isinstance(decision, str) else json.dumps(decision)
 
 
@@ -126,106 +142,85 @@ class ResultsWriter:
     """Streams rows of one run to ``DIR/trials`` (see the module docstring).
 
     ``add(row)`` journals the row at once and writes a part file when the last one is at
-    least ``flush_interval`` seconds old; more than ``max_parts`` part files are compacted
-    into one; ``flush()`` writes now; ``close()`` flushes and compacts the parts into one file.
+    least the flush interval old; ``flush()`` writes now; ``close()`` flushes. Part files are
+    only ever added while a writer is open (a plain ``pandas.read_parquet`` during the run
+    never loses a file it listed nor sees a row twice); to keep their number small in a long
+    run, the flush interval doubles after every ``max_parts`` parts (``raynas repair --compact``
+    merges them once nobody reads). Opening a writer first recovers the run
+    (:func:`raynas.results.repair.recover`): corrupt parts are moved aside and rebuilt from the
+    journal, and journal rows that no part holds are written to one.
     """
 
     def __init__(self, run_dir: str | os.PathLike[str], keys: Sequence[str],
-                 flush_interval: float = 1.0, max_parts: int = 32):
+                 flush_interval: float = 1.0, max_parts: int = 16, resume: bool = True):
+        from raynas.results.repair import recover
+
         self.run_dir = Path(run_dir)
         self.trials_dir = self.run_dir / "trials"
-        self.trials_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = RunDir(self.run_dir).acquire_writer_lock()
+        self._lock = RunDir(self.run_dir).acquire_writer_lock(resume=resume)
+        try:
+            self.trials_dir.mkdir(parents=True, exist_ok=True)
+            self.keys = list(keys)
+            self.schema = results_schema(self.keys)
+            self.recovered = recover(self.run_dir, self.schema)
+            self.journal = JournalAppender(self.run_dir)
+        except BaseException:
+            self._lock.release()
+            raise
         self.journal_path = journal_path(self.run_dir)
-        self.keys = list(keys)
-        self.schema = results_schema(self.keys)
         self.flush_interval = flush_interval
-        self.max_parts = max_parts
+        self.max_parts = max(1, max_parts)
         self._parts = len(list(self.trials_dir.glob("part-*.parquet")))
         self._pending: list[dict[str, Any]] = []
         self._last_flush = float("-inf")
-        self._recover_journal()
-        self._journal = self.journal_path.open("a", encoding="utf-8")
+
+    @property
+    def current_interval(self) -> float:
+        """The flush interval now: ``flush_interval`` doubled once per ``max_parts`` parts."""
+        return self.flush_interval * 2.0 ** (self._parts // self.max_parts)
 
     def add(self, row: Mapping[str, Any]) -> None:
         row = dict(row)
-        self._journal.write(json.dumps(row, default=_json_default) + "\n")
-        self._journal.flush()
+        self.journal.append(row)
         self._pending.append(row)
-        if time.monotonic() - self._last_flush >= self.flush_interval:
+        if time.monotonic() - self._last_flush >= self.current_interval:
             self.flush()
 
     def flush_due(self) -> None:
-        """Flush when rows wait and the last part is ``flush_interval`` old (call it often:
-        rows then reach Parquet within about a second even when no further trial ends)."""
-        if self._pending and time.monotonic() - self._last_flush >= self.flush_interval:
+        """Flush when rows wait and the last part is old enough (call it often: rows then
+        reach Parquet within the flush interval even when no further trial ends)."""
+        if self._pending and time.monotonic() - self._last_flush >= self.current_interval:
             self.flush()
 
     def flush(self) -> None:
-        """Write pending rows as one atomic part file, then empty the journal."""
+        """Write pending rows as one new part file (atomically; the journal keeps them too)."""
         if self._pending:
-            self._write_part(self._pending)
+            write_part(self.trials_dir, self.schema, self._pending)
             self._pending = []
             self._parts += 1
-            if self._parts > self.max_parts:  # keep the number of files bounded in long runs
-                compact_parts(self.trials_dir, self.schema)
-                self._parts = 1
-        self._journal.seek(0)
-        self._journal.truncate()
         self._last_flush = time.monotonic()
 
-    def close(self, compact: bool = True) -> None:
+    def close(self, compact: bool = False) -> None:
+        """Flush and release the run. ``compact=True`` merges the parts into one file: only
+        for a folder nobody reads at the moment (see :func:`compact_parts`)."""
         try:
             self.flush()
-            self._journal.close()
-            self.journal_path.unlink(missing_ok=True)
+            self.journal.close()
             if compact:
                 compact_parts(self.trials_dir, self.schema)
         finally:
             self._lock.release()
 
-    def _write_part(self, rows: Sequence[Mapping[str, Any]]) -> Path:
-        table = pa.Table.from_pylist([_coerce(row) for row in rows], schema=self.schema)
-        name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
-        return _write_parquet(table, self.trials_dir / name)
 
-    def _recover_journal(self) -> None:
-        """Move journaled rows that no part file holds yet into a new part."""
-        if not self.journal_path.exists():
-            return
-        rows = journal_rows(self.journal_path)
-        if rows:
-            done = set(read_trials(self.run_dir, include_journal=False)["trial_id"]) \
-                if list(self.trials_dir.glob("*.parquet")) else set()
-            fresh = [row for row in rows if row.get("trial_id") not in done]
-            if fresh:
-                self._write_part(fresh)
-        self.journal_path.unlink()
-
-
-def journal_path(run_dir: str | os.PathLike[str]) -> Path:
-    """Where a run journals the rows not yet in a part file."""
-    return Path(run_dir) / "trials.journal.jsonl"
-
-
-def journal_rows(path: Path) -> list[dict[str, Any]]:
-    """The journal's rows; a line cut by a kill mid-write (its trial never finished
-    recording) is skipped."""
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+def write_part(trials_dir: Path, schema: pa.Schema, rows: Sequence[Mapping[str, Any]],
+               tag: str = "") -> Path:
+    """``rows`` as a new part file (atomic: a hidden temporary file, then ``os.replace``)."""
+    table = pa.Table.from_pylist([_coerce(row) for row in rows], schema=schema)
+    name = f"part-{time.time_ns():020d}-{tag or uuid.uuid4().hex[:8]}.parquet"
+    try:
+        return _write_parquet(table, trials_dir / name)
+    except OSError as err:
+        raise write_error(trials_dir / name, err) from None
 
 
 def _coerce(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -243,46 +238,56 @@ def _write_parquet(table: pa.Table, path: Path) -> Path:
     return atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
 
-def compact_parts(trials_dir: Path, schema: pa.Schema) -> None:
-    """Merge every part file into one (atomically: the new file lands before the old go)."""
+def compact_parts(trials_dir: Path, schema: pa.Schema) -> int:
+    """Merge every part file into one; returns how many parts were merged.
+
+    The merged file lands before the old parts go, so a plain reader listing the folder in
+    that instant may see a row twice or miss a file: call it only when no one reads (``raynas
+    repair --compact``), never while a run writes.
+    """
     parts = sorted(trials_dir.glob("part-*.parquet"))
     if len(parts) <= 1:
-        return
+        return 0
     table = pa.concat_tables([pq.read_table(p, schema=schema) for p in parts])
     table = table.sort_by([("order", "ascending")])
     merged = _write_parquet(table, trials_dir / f"part-{time.time_ns():020d}-compact.parquet")
     for part in parts:
         if part != merged:
             part.unlink()
+    return len(parts)
 
 
 def read_trials(run_dir: str | os.PathLike[str], include_journal: bool = True,
-                on_corrupt: str = "raise"):
-    """All rows of a run as a pandas DataFrame sorted by ``order``.
+                on_corrupt: str = "recover"):
+    """All rows of a run as a pandas DataFrame sorted by ``order``, each trial once.
 
-    Includes journaled rows not yet written to Parquet (a run in progress or killed).
-    A corrupt part file raises :class:`ResultsError` naming it (``on_corrupt="skip"``
-    leaves it out with a warning instead).
+    Reads the Parquet parts and the journal (which holds every row of this raynas's runs,
+    and the rows of a run in progress or killed not yet in a part). A corrupt part is left
+    out with a warning naming it, its rows coming from the journal (``raynas repair DIR``
+    rebuilds the file); ``on_corrupt="raise"`` makes it a :class:`ResultsError` instead.
     """
 
     import pandas as pd
 
+    if on_corrupt not in ("recover", "skip", "raise"):
+        raise ValueError(f"on_corrupt must be 'recover' or 'raise', got {on_corrupt!r}")
     run_dir = Path(run_dir)
     trials_dir = run_dir / "trials"
     if not trials_dir.is_dir():
         raise ResultsError(f"{run_dir} holds no raynas results: {trials_dir} does not exist; "
                            f"pass the folder given to `raynas evolve --out`")
     frames = _read_parts(trials_dir, on_corrupt)
-    rows = journal_rows(journal_path(run_dir)) if include_journal else []
+    rows = read_journal(run_dir)[0] if include_journal else []
     if rows:
         extra = pd.DataFrame(rows)
         for name in ("started_at", "finished_at"):
             if name in extra:
-                extra[name] = pd.to_datetime(extra[name], utc=True)
+                extra[name] = pd.to_datetime(extra[name], utc=True, format="ISO8601")
         frames.append(extra)
+    frames = [frame for frame in frames if len(frame)]
     if not frames:
         return pd.DataFrame(columns=[name for name, _ in BASE_COLUMNS])
-    frame = pd.concat(frames, ignore_index=True)
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     frame = frame.drop_duplicates(subset="trial_id", keep="first")
     return frame.sort_values("order", kind="stable").reset_index(drop=True)
 
@@ -291,8 +296,19 @@ def read_trials(run_dir: str | os.PathLike[str], include_journal: bool = True,
 
 
 def counts(frame: Any) -> dict[str, int]:
-    """Rows per status: ``{"completed": n, "failed": n, "rejected": n}``."""
+    """Rows per status: ``{"completed": n, "failed": n, "rejected": n, "stopped": n}``."""
     return {status: int((frame["status"] == status).sum()) for status in STATUSES}
+
+
+def accuracy_curve(cell: Any) -> list[float]:
+    """An ``accuracy_curve`` cell (JSON text) as a list; ``[]`` when absent (older runs)."""
+    if not isinstance(cell, str) or not cell:
+        return []
+    try:
+        values = json.loads(cell)
+    except json.JSONDecodeError:
+        return []
+    return [float(v) for v in values] if isinstance(values, list) else []
 
 
 def best_accuracy(frame: Any) -> float | None:
@@ -310,13 +326,103 @@ def completed(frame: Any) -> Any:
     return done[done["accuracy"].notna()]
 
 
+def stopped(frame: Any) -> Any:
+    """The rows a scheduler stopped early, with a finite (last) accuracy."""
+    import pandas as pd
+
+    rows = frame[frame["status"] == Status.STOPPED].copy()
+    rows["accuracy"] = pd.to_numeric(rows["accuracy"], errors="coerce")
+    return rows[rows["accuracy"].notna()]
+
+
 def ranked(frame: Any) -> Any:
-    """Completed rows, best first: higher accuracy, then fewer parameters, then earlier."""
+    """Trained rows, best first: full-fidelity (completed) rows first, by higher accuracy,
+    then fewer parameters, then earlier; then the early-stopped rows, by more epochs trained
+    (the rung reached), then higher accuracy (an accuracy after fewer epochs is not comparable
+    with a full-fidelity one, see ``raynas.strategies.base.fidelity_key``)."""
+    import pandas as pd
+
     done = completed(frame)
     done = done.assign(_params=done["params"].fillna(float("inf")))
     done = done.sort_values(["accuracy", "_params", "order"], ascending=[False, True, True],
                             kind="stable")
+    cut = stopped(frame)
+    if len(cut):
+        cut = cut.assign(_params=cut["params"].fillna(float("inf")),
+                         _epochs=pd.to_numeric(cut["epochs"], errors="coerce").fillna(0))
+        cut = cut.sort_values(["_epochs", "accuracy", "_params", "order"],
+                              ascending=[False, False, True, True], kind="stable")
+        done = pd.concat([done, cut.drop(columns="_epochs")])
     return done.drop(columns="_params").reset_index(drop=True)
+
+
+def ranked_genomes(frame: Any) -> Any:
+    """One row per genome over its trials at the highest fidelity it reached, best first.
+
+    A genome's trials are its completed ones when it has any, else its early-stopped ones
+    that trained the most epochs (accuracies of different fidelity are never averaged).
+    Columns: ``genome`` and its ``arch.<key>`` columns, ``status`` (``completed`` or
+    ``stopped``: the fidelity of the figures), ``epochs`` (``None`` for full fidelity, else
+    the epochs of the stopped trials), ``accuracy`` (the mean over those trials),
+    ``accuracy_std`` (their standard deviation, 0 for one trial), ``accuracy_min``,
+    ``accuracy_max``, ``trials`` (how many), ``trial_ids`` (best first), ``trial_id`` (its best
+    trial), ``params``, ``flops`` and ``order`` (its first trial's). Sorted as :func:`ranked`
+    orders fidelity (full-fidelity genomes first, then by epochs reached), then by mean
+    accuracy, fewer parameters and earlier first trial: a genome that trained again with new
+    seeds ranks by its mean, not by its luckiest seed.
+    """
+    import pandas as pd
+
+    done = ranked(frame)
+    columns = ["genome", "status", "epochs", "accuracy", "accuracy_std", "accuracy_min",
+               "accuracy_max", "trials", "trial_ids", "trial_id", "params", "flops", "order"]
+    arch = [c for c in done.columns if c.startswith(ARCH_PREFIX)]
+    if not len(done):
+        return pd.DataFrame(columns=columns + arch)
+    level = pd.to_numeric(done["epochs"], errors="coerce").fillna(0) if "epochs" in done \
+        else pd.Series(0.0, index=done.index)
+    level = level.where(done["status"] != Status.COMPLETED, math.inf)
+    done = done.assign(_level=level)
+    rows = []
+    for genome, group in done.groupby("genome", sort=False):  # groups keep ranked order
+        group = group[group["_level"] == group["_level"].max()]
+        full = bool(group["_level"].iloc[0] == math.inf)
+        accuracy = group["accuracy"].astype(float)
+        first = group.loc[group["order"].idxmin()]
+        rows.append({"genome": genome,
+                     "status": str(Status.COMPLETED if full else Status.STOPPED),
+                     "epochs": None if full else int(group["_level"].iloc[0]),
+                     "_level": group["_level"].iloc[0], "accuracy": accuracy.mean(),
+                     "accuracy_std": float(accuracy.std(ddof=0)),
+                     "accuracy_min": accuracy.min(), "accuracy_max": accuracy.max(),
+                     "trials": len(group), "trial_ids": list(group["trial_id"]),
+                     "trial_id": group["trial_id"].iloc[0],
+                     "params": group["params"].dropna().iloc[0] if group["params"].notna().any()
+                     else None,
+                     "flops": group["flops"].dropna().iloc[0] if "flops" in group
+                     and group["flops"].notna().any() else None,
+                     "order": int(first["order"]),
+                     **{c: first[c] for c in arch}})
+    table = pd.DataFrame(rows)
+    table = table.assign(_params=pd.to_numeric(table["params"]).fillna(float("inf")))
+    table = table.sort_values(["_level", "accuracy", "_params", "order"],
+                              ascending=[False, False, True, True], kind="stable")
+    return table.drop(columns=["_params", "_level"]).reset_index(drop=True)
+
+
+def genome_pareto_front(frame: Any) -> Any:
+    """:func:`pareto_front` over genomes: each genome's mean accuracy (see
+    :func:`ranked_genomes`) against its parameter count, fewest parameters first."""
+    table = ranked_genomes(frame)
+    table = table[table["params"].notna()]
+    table = table.sort_values(["params", "accuracy", "order"], ascending=[True, False, True],
+                              kind="stable")
+    keep, best = [], -math.inf
+    for index, accuracy in zip(table.index, table["accuracy"]):
+        if accuracy > best:
+            keep.append(index)
+            best = accuracy
+    return table.loc[keep].reset_index(drop=True)
 
 
 def pareto_front(frame: Any) -> Any:
@@ -338,29 +444,26 @@ def pareto_front(frame: Any) -> Any:
     return done.loc[keep].reset_index(drop=True)
 
 
-def _read_parts(trials_dir: Path, on_corrupt: str, attempts: int = 5) -> list:
-    """Every part file as a DataFrame. A part merged away by a compaction while it was read
-    (the writer is live) makes the listing start again; a corrupt one is an error."""
+def _read_parts(trials_dir: Path, on_corrupt: str) -> list:
+    """Every readable part file as a DataFrame. Parts are never deleted while a writer runs;
+    one gone between listing and reading (``raynas repair --compact``) is skipped, its rows
+    being in the journal; a corrupt one is left out with a warning, or raised."""
     import warnings
 
-    for attempt in range(attempts):
-        frames = []
+    frames = []
+    for part in sorted(trials_dir.glob("part-*.parquet")):
         try:
-            for part in sorted(trials_dir.glob("part-*.parquet")):
-                try:
-                    frames.append(pq.read_table(part).to_pandas())
-                except FileNotFoundError:
-                    raise
-                except (pa.ArrowInvalid, OSError) as err:
-                    message = (f"corrupt results file {part}: {err}; move it out of {trials_dir} "
-                               f"to read the other rows")
-                    if on_corrupt != "skip":
-                        raise ResultsError(message) from None
-                    warnings.warn(message, stacklevel=3)
-            return frames
+            frames.append(pq.read_table(part).to_pandas())
         except FileNotFoundError:
-            time.sleep(0.05 * (attempt + 1))
-    raise ResultsError(f"{trials_dir} kept changing while it was read; try again")
+            continue
+        except (pa.ArrowInvalid, OSError) as err:
+            message = (f"corrupt results file {part}: {err}")
+            if on_corrupt == "raise":
+                raise ResultsError(message + f"; `raynas repair {trials_dir.parent}` rebuilds it "
+                                   f"from the journal") from None
+            warnings.warn(message + f"; its rows are read from the journal; `raynas repair "
+                          f"{trials_dir.parent}` rebuilds it", stacklevel=3)
+    return frames
 
 
 def write_run_info(run_dir: str | os.PathLike[str], info: Mapping[str, Any]) -> Path:
@@ -373,8 +476,14 @@ def read_run_info(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return RunDir(run_dir).read_info().model_dump()
 
 
-def history(frame: Any) -> Iterable[tuple[dict[str, Any], float | None]]:
-    """``(genome, accuracy or None)`` pairs in proposal order, for a strategy's replay."""
-    for genome_text, status, accuracy in zip(frame["genome"], frame["status"], frame["accuracy"]):
-        value = float(accuracy) if status == Status.COMPLETED and accuracy == accuracy else None
-        yield json.loads(genome_text), value
+def history(frame: Any) -> Iterable[tuple[dict[str, Any], float | None, int | None]]:
+    """``(genome, accuracy or None, fidelity)`` in proposal order, for a strategy's replay:
+    completed and stopped rows tell their accuracy at the epochs they trained (the
+    fidelity); failed and rejected rows tell ``None``."""
+    epochs = frame["epochs"] if "epochs" in frame else [None] * len(frame)
+    for genome_text, status, accuracy, trained in zip(frame["genome"], frame["status"],
+                                                      frame["accuracy"], epochs):
+        told = status in (Status.COMPLETED, Status.STOPPED) and accuracy == accuracy \
+            and accuracy is not None
+        fidelity = int(trained) if told and trained is not None and trained == trained else None
+        yield json.loads(genome_text), (float(accuracy) if told else None), fidelity

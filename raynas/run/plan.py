@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional
 from raynas.core.space import SearchSpace
 from raynas.core.space_spec import SpaceSpec
 from raynas.datasets.sources import DatasetBundle
+from raynas.core.files import check_writable
 from raynas.results.run_dir import RunDir, RunInfo
 from raynas.results.store import ResultsError
 from raynas.run.errors import RunError
@@ -124,8 +125,9 @@ def make_screen(factory: Callable[[], Any], input_shape: tuple[int, ...],
     if max_params is None and max_flops is None:
         return None
     from raynas.core.fixing import count_flops, count_parameters, fix
+    from raynas.core.values import supernet_or_factory
 
-    supernet = factory()
+    supernet = supernet_or_factory(factory)  # the factory itself when it holds value choices
 
     def screen(genome: dict[str, Any]) -> tuple[str, int] | None:
         params = count_parameters(supernet, genome)
@@ -146,6 +148,11 @@ def _check_out(settings: EvolveSettings, resume: bool) -> RunDir:
     out = Path(settings.out).expanduser() if settings.out else default_out(settings)
     if out.exists() and not out.is_dir():
         raise RunError(f"--out {out} is a file; give a folder for the run's results")
+    flag = "--resume" if resume else "--out"
+    try:
+        check_writable(out, flag)
+    except ValueError as err:
+        raise RunError(str(err)) from None
     run_dir = RunDir(out)
     if not resume and run_dir.holds_trials():
         raise RunError(f"{out} already holds a run; continue it with `raynas evolve --resume {out}` "
@@ -156,7 +163,7 @@ def _check_out(settings: EvolveSettings, resume: bool) -> RunDir:
 def _resolve_space(spec: str) -> tuple[SpaceSource, Any, SearchSpace]:
     try:
         source = parse_space(spec)
-        model = source.build()
+        model = source.build_for_search()  # the supernet, or the factory (value choices)
         return source, model, SearchSpace.from_model(model)
     except ValueError as err:
         raise RunError(str(err)) from None

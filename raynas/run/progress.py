@@ -45,7 +45,8 @@ class RunProgress:
 
     def _status(self) -> str:
         best = "-" if self.best is None else f"{self.best:.4f}"
-        return (f"running {self.running}  failed {self.counts['failed']}  "
+        stopped = f"stopped {self.counts['stopped']}  " if self.counts["stopped"] else ""
+        return (f"running {self.running}  {stopped}failed {self.counts['failed']}  "
                 f"rejected {self.counts['rejected']}  best {best}")
 
     def __enter__(self) -> "RunProgress":
@@ -72,6 +73,8 @@ class RunProgress:
             self.best = accuracy if self.best is None else max(self.best, accuracy)
         if not self.live and not self.quiet:
             figure = f"accuracy {accuracy:.4f}" if status == Status.COMPLETED else \
+                f"accuracy {accuracy:.4f} after {row.get('epochs')} epoch(s)" \
+                if status == Status.STOPPED and accuracy is not None else \
                 (row.get("error") or "").splitlines()[0][:100]
             print(f"[{self.done}/{self.total}] trial {row['order']} {status}: {figure}",
                   file=sys.stderr, flush=True)

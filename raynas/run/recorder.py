@@ -6,6 +6,7 @@ so the callback keeps the recorder out of its pickled state.
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from datetime import datetime
@@ -46,16 +47,21 @@ class RunRecorder:
                              started_at=now, finished_at=now), was_running=False)
 
     def trial_finished(self, trial: Any, error_text: str | None = None) -> None:
+        """The row of a trial Tune ended: its final report (completed or failed), or, for a
+        trial a scheduler stopped between epochs, its last epoch's report (stopped)."""
         config, result = trial.config, dict(trial.last_result or {})
-        if error_text is None and not result.get("final"):
+        status = trial_status(result, error_text)
+        if status == Status.FAILED and error_text is None and not result.get("final"):
             error_text = "the trial ended without a final report"
-        status = Status.FAILED if error_text else Status(result.get("status", Status.FAILED))
+        trained = status in (Status.COMPLETED, Status.STOPPED)
         finished = result.get("finished_at") or datetime.now().astimezone().isoformat()
+        curve = result.get("accuracy_curve")
         self.record(self.row(
             trial.trial_id, config["genome"], order=config["order"], status=status,
             parent_trial_id=config.get("parent_trial_id"),
-            accuracy=_number(result.get("accuracy")) if status == Status.COMPLETED else None,
-            loss=_number(result.get("loss")) if status == Status.COMPLETED else None,
+            accuracy=_number(result.get("accuracy")) if trained else None,
+            loss=_number(result.get("loss")) if trained else None,
+            accuracy_curve=json.dumps([float(v) for v in curve]) if curve else None,
             params=result.get("params"), flops=result.get("flops"),
             latency_ms=_number(result.get("latency_ms")),
             latency_batch_ms=_number(result.get("latency_batch_ms")), epochs=result.get("epochs"),
@@ -64,6 +70,18 @@ class RunRecorder:
             node_ip=result.get("node_ip"), gpu_ids=result.get("gpu_ids"),
             started_at=_time(result.get("started_at") or finished), finished_at=_time(finished),
             error=error_text or result.get("error")))
+
+
+def trial_status(result: dict[str, Any], error_text: str | None = None) -> Status:
+    """A finished trial's status from its last report: the final report's own status; a
+    per-epoch report (``status`` running: a scheduler stopped the trial there) is
+    ``stopped``; an error, or no report, is ``failed``."""
+    status = result.get("status")
+    if error_text is not None or status is None:
+        return Status.FAILED
+    if status == "running":
+        return Status.STOPPED if result.get("epochs") else Status.FAILED
+    return Status(status)
 
 
 def _number(value: Any) -> float | None:

@@ -25,7 +25,9 @@ def resume_settings(run_dir: Path, overrides: dict[str, Any]) -> EvolveSettings:
         info = folder.read_resumable_info()
     except ResultsError as err:
         raise RunError(str(err)) from None
-    values = dict(info.settings)
+    # a setting an older raynas did not record had its default (e.g. scheduler fifo)
+    values = {**{name: field.default for name, field in EvolveSettings.model_fields.items()
+                 if name in fixed_on_resume()}, **info.settings}
     given = {k: v for k, v in overrides.items() if v is not None}
     changed = [f"{k} ({values.get(k)!r} -> {given[k]!r})" for k in fixed_on_resume()
                if k in given and k not in ("space", "objective") and given[k] != values.get(k)]

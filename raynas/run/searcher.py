@@ -4,7 +4,9 @@
 parameter budget is recorded as ``rejected`` and never trained) and returns the trial's
 config; ``on_trial_complete`` tells the strategy the trial's figures for the run's
 objectives (:func:`~raynas.results.objectives.objective_value`: the validation accuracy by
-default; ``None`` for a failed or rejected trial). After ``total`` proposals it returns ``Searcher.FINISHED``.
+default; ``None`` for a failed or rejected trial) with its fidelity (the epochs it trained:
+fewer for a trial an early-stopping scheduler stopped). After ``total`` proposals it returns
+``Searcher.FINISHED``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ray.tune.search import Searcher
 
 from raynas.results.objectives import DEFAULT_OBJECTIVES, objective_value
 from raynas.results.store import Status
+from raynas.run.recorder import trial_status
 from raynas.run.settings import trial_seed
 from raynas.core.space import SearchSpace
 from raynas.run.plan import Screen
@@ -40,6 +43,7 @@ class Lineage:
     proposed: int = 0
     exhausted: bool = False  # the strategy proposed every genome of the space
     reevaluated: int = 0     # proposals since then: known genomes trained again (new seeds)
+    all_failed: bool = False  # stopped early: every known genome failed, none worth retraining
     trial_ids_by_genome: dict[str, str] = field(default_factory=dict)
 
 
@@ -79,7 +83,11 @@ class StrategySearcher(Searcher):
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         while self.remaining > 0:
-            genome, again = self._ask()
+            try:
+                genome, again = self._ask()
+            except StopIteration:  # reevaluate(): every known genome failed each time
+                self.lineage.all_failed = True
+                return Searcher.FINISHED
             if genome is None:
                 return None  # results pending: Tune asks again later
             parent = None if again else self._parent_trial_id()
@@ -109,8 +117,9 @@ class StrategySearcher(Searcher):
                 self.lineage.exhausted = True
             else:
                 return (None if genome is None else self.space.validate(genome)), False
+        genome = self.strategy.reevaluate()
         self.lineage.reevaluated += 1
-        return self.space.validate(self.strategy.reevaluate()), True
+        return self.space.validate(genome), True
 
     def _parent_trial_id(self) -> str | None:
         parent = getattr(self.strategy, "last_parent", None)
@@ -123,10 +132,15 @@ class StrategySearcher(Searcher):
         proposal = self.pending.pop(trial_id, None)
         if proposal is None:
             return
-        value = None
-        if not error and result and result.get("status") == Status.COMPLETED:
+        value = fidelity = None
+        status = Status.FAILED if error else trial_status(result or {})
+        if status in (Status.COMPLETED, Status.STOPPED):
             value = objective_value(result, self.objectives)
-        self.strategy.tell(proposal.genome, value)
+            fidelity = result.get("epochs") if value is not None else None
+        if fidelity is None:
+            self.strategy.tell(proposal.genome, value)
+        else:  # the epochs trained: a stopped trial ranks below full-fidelity ones
+            self.strategy.tell(proposal.genome, value, fidelity=int(fidelity))
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as handle:

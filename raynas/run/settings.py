@@ -8,13 +8,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
 
 from raynas.results.objectives import OBJECTIVE_METRICS, parse_objective_list, objectives_text
 
 
 # Marks a setting that shapes a run's results: ``--resume`` keeps it (see ``fixed_on_resume``).
 FIXED: dict[str, Any] = {"fixed_on_resume": True}
+# Early stopping on Ray Tune's schedulers (``--scheduler``); fifo trains every trial fully.
+SCHEDULERS = ("fifo", "asha", "hyperband", "median")
+DEFAULT_GRACE_EPOCHS = 1
+DEFAULT_REDUCTION_FACTOR = 3.0
+
 # Marks an option passed to the strategy's constructor when given (``strategy_options``).
 STRATEGY_OPTION: dict[str, Any] = {"fixed_on_resume": True, "strategy_option": True}
 
@@ -43,13 +49,25 @@ class EvolveSettings(BaseModel):
     objective: Optional[list[str]] = Field(
         None, description="An objective METRIC:max|min, repeatable, in priority order; metrics: "
         + ", ".join(OBJECTIVE_METRICS) + ". [accuracy:max]", json_schema_extra=FIXED)
-    epochs: int = Field(3, ge=0, description="Training epochs per trial.", json_schema_extra=FIXED)
+    epochs: int = Field(3, ge=1, description="Training epochs per trial (at least 1).",
+                        json_schema_extra=FIXED)
     batch_size: Optional[int] = Field(None, ge=1, description="Training batch size (default: "
                                       "the trainer's, 32).", json_schema_extra=FIXED)
     lr: Optional[float] = Field(None, gt=0, description="Learning rate (default: the trainer's).",
                                 json_schema_extra=FIXED)
     max_batches_per_epoch: Optional[int] = Field(None, ge=1, description="Cap on training steps "
                                                  "per epoch.", json_schema_extra=FIXED)
+    scheduler: str = Field("fifo", description="Early stopping on Ray Tune's schedulers: fifo "
+                           "(none, every trial trains --epochs), asha, hyperband (asynchronous, "
+                           "several brackets) or median (median stopping rule).",
+                           json_schema_extra=FIXED)
+    grace_epochs: Optional[int] = Field(None, ge=1, description="asha, hyperband, median: "
+                                        f"epochs before a trial may be stopped "
+                                        f"[{DEFAULT_GRACE_EPOCHS}].", json_schema_extra=FIXED)
+    reduction_factor: Optional[float] = Field(None, description="asha, hyperband: keep 1 in "
+                                              "this many trials at each rung; >= 2 "
+                                              f"[{DEFAULT_REDUCTION_FACTOR:g}].",
+                                              json_schema_extra=FIXED)
     seed: int = Field(0, ge=0, description="Seed of the strategy and of every trial.",
                       json_schema_extra=FIXED)
     out: Optional[str] = Field(None, description="Results folder (default: "
@@ -90,6 +108,48 @@ class EvolveSettings(BaseModel):
         """The objectives as a mapping (default ``{"accuracy": "max"}``)."""
         return parse_objective_list(self.objective)
 
+    @field_validator("scheduler")
+    @classmethod
+    def _known_scheduler(cls, value: str) -> str:
+        if value not in SCHEDULERS:
+            raise ValueError(f"unknown scheduler {value!r}; known: {', '.join(SCHEDULERS)}")
+        return value
+
+    @field_validator("reduction_factor")
+    @classmethod
+    def _halving_rate(cls, value: Optional[float]) -> Optional[float]:
+        if value is not None and value < 2:
+            raise ValueError(f"reduction_factor must be >= 2 (keep 1 in that many trials per "
+                             f"rung), got {value:g}; e.g. 3")
+        return value
+
+    @model_validator(mode="after")
+    def _scheduler_options_apply(self) -> "EvolveSettings":
+        if self.scheduler != "fifo" and self.epochs < 1:
+            raise ValueError(f"--scheduler {self.scheduler} stops trials between epochs and "
+                             f"needs epochs >= 1, got epochs={self.epochs}")
+        if self.grace_epochs is not None:
+            if self.scheduler == "fifo":
+                raise ValueError("grace_epochs applies to --scheduler asha, hyperband or median, "
+                                 "not fifo; drop it or choose a scheduler")
+            if self.grace_epochs > self.epochs:
+                raise ValueError(f"grace_epochs must be <= epochs, got grace_epochs="
+                                 f"{self.grace_epochs}, epochs={self.epochs}; lower "
+                                 f"--grace-epochs or raise --epochs")
+        if self.reduction_factor is not None and self.scheduler not in ("asha", "hyperband"):
+            raise ValueError(f"reduction_factor applies to --scheduler asha or hyperband, not "
+                             f"{self.scheduler}; drop it or choose one of those")
+        return self
+
+    @property
+    def grace(self) -> int:
+        """Epochs before a trial may be stopped (at most ``epochs``)."""
+        return self.grace_epochs or min(DEFAULT_GRACE_EPOCHS, max(1, self.epochs))
+
+    @property
+    def halving_rate(self) -> float:
+        return self.reduction_factor or DEFAULT_REDUCTION_FACTOR
+
     @field_validator("gpus_per_trial")
     @classmethod
     def _fraction_packs(cls, value: float) -> float:
@@ -116,6 +176,12 @@ def strategy_options(settings: EvolveSettings) -> dict[str, Any]:
 def trial_seed(run_seed: int, order: int) -> int:
     """The seed of a run's trial ``order``: its initialization and shuffling."""
     return run_seed * 1_000_003 + order
+
+
+def trial_threads(cpus_per_trial: float) -> int:
+    """torch's intra-op thread count in a trial: one per whole CPU it reserves (at least one).
+    ``raynas train --run`` uses the same, since the count changes float sums."""
+    return max(1, int(cpus_per_trial))
 
 
 def settings_from(file_values: dict[str, Any] | None, overrides: dict[str, Any]) -> EvolveSettings:
@@ -148,8 +214,16 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 def explain(err: ValidationError) -> str:
     """A pydantic error as lines naming each field."""
+    import difflib
+
     lines = []
+    known = list(EvolveSettings.model_fields) if err.title == "EvolveSettings" else []
     for item in err.errors():
         field = ".".join(str(part) for part in item["loc"]) or "settings"
-        lines.append(f"{field}: {item['msg']} (got {item.get('input')!r})")
+        line = f"{field}: {item['msg']} (got {item.get('input')!r})"
+        if item["type"] == "extra_forbidden":
+            near = difflib.get_close_matches(str(item["loc"][-1]), known, n=1)
+            line = f"{field}: unknown setting" + (f"; did you mean {near[0]!r}?" if near else
+                                                 f"; known: {', '.join(known)}" if known else "")
+        lines.append(line)
     return "; ".join(lines)

@@ -54,6 +54,17 @@ class SpaceSource:
                              f"{type(model).__name__}, not an nn.Module")
         return model
 
+    def build_for_search(self) -> Any:
+        """What the space and genomes are read from: the built supernet, or the factory when
+        the model holds value choices (``ValueChoice``, ``Repeat``) and must be built per
+        genome. ``ValueError`` naming the space when building fails."""
+        from raynas.core.values import supernet_or_factory
+
+        try:
+            return supernet_or_factory(self.factory())
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"--space {self.spec!r}: {err}") from err
+
     def keep_copy(self, run_dir: Path) -> None:
         """Copy a space file (and the modules it imports from beside it) into
         ``run_dir/space/`` so the run can be resumed or retrained where the original path

@@ -8,7 +8,7 @@ from typing import Any
 
 from raynas.results.objectives import (DEFAULT_OBJECTIVES, best_by_objectives, front_lines,
                                       objective_front)
-from raynas.results.store import counts, ranked, read_trials
+from raynas.results.store import counts, ranked_genomes, read_trials
 
 
 @dataclass
@@ -27,6 +27,7 @@ class RunSummary:
         if len(self.objectives) < 2 or self.front is None:
             return []
         return front_lines(self.front, self.objectives, limit)
+    epochs_trained: int | None = None  # over every trial (stopped ones trained fewer)
 
     @property
     def interrupted(self) -> bool:
@@ -36,12 +37,16 @@ class RunSummary:
 
 def summarize(out: Path, total: int, objectives: dict[str, str] | None = None) -> RunSummary:
     """The summary of the rows in ``out`` for a run of ``total`` trials; the best row is the
-    best by the first objective (accuracy: :func:`ranked`'s order)."""
+    best by the first objective (accuracy alone: the best genome of
+    :func:`ranked_genomes`, by mean accuracy over its trials)."""
     objectives = dict(objectives or DEFAULT_OBJECTIVES)
     rows = read_trials(out)
     several = len(objectives) > 1
-    best = best_by_objectives(rows, objectives) if objectives != DEFAULT_OBJECTIVES else \
-        ranked(rows)
+    # one objective, accuracy: per genome (mean accuracy over its trials); else by objectives
+    best = ranked_genomes(rows) if objectives == DEFAULT_OBJECTIVES else \
+        best_by_objectives(rows, objectives)
+    epochs = rows["epochs"].dropna().astype(int).sum() if "epochs" in rows else None
     return RunSummary(out=out, total=total, counts=counts(rows),
                       best=best.iloc[0].to_dict() if len(best) else None, objectives=objectives,
-                      front=objective_front(rows, objectives) if several else None)
+                      front=objective_front(rows, objectives) if several else None,
+                      epochs_trained=None if epochs is None else int(epochs))

@@ -8,11 +8,19 @@ It runs in warm workers: the dataset is fetched from Ray's object store once per
 process (cached by object id) and the model factory is resolved once per process. Any
 exception of the candidate (a shape mismatch, a NaN loss, CUDA out of memory) becomes a
 final report with ``status="failed"`` and the error text, so the search goes on.
+
+Reports: one per epoch (Tune's ``training_iteration`` is the epoch; an early-stopping
+scheduler reads ``accuracy`` there), the last epoch's being the final one (``final: True``,
+status completed). Every report carries ``epochs`` (trained so far) and ``accuracy_curve``
+(the validation accuracy after each epoch), so a trial the scheduler stops ends with a
+complete last report. A failed trial's final report has ``accuracy`` NaN, which the
+schedulers skip.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -24,6 +32,7 @@ from ray import tune
 
 from raynas.datasets.sources import DatasetBundle
 from raynas.core.fixing import count_flops, count_parameters, fix
+from raynas.run.settings import trial_threads
 from raynas.run.space_source import SpaceSource
 from raynas.core.latency import measure_latency
 from raynas.core.measure import check_forward
@@ -102,14 +111,15 @@ def _placement() -> dict[str, Any]:
 def run_trial(config: dict[str, Any], settings: TrialSettings, data: DataHandle) -> None:
     """Tune function trainable: reports per-epoch figures, then one final report."""
     started = now_utc()
-    torch.set_num_threads(max(1, int(settings.cpus_per_trial)))
+    torch.set_num_threads(trial_threads(settings.cpus_per_trial))
     base = {"order": config["order"], "started_at": started.isoformat(), **_placement()}
     params = flops = None
     latency: dict[str, float] = {}
+    curve: list[float] = []
     try:
         bundle = data.get()
         torch.manual_seed(int(config.get("trial_seed", 0)))
-        model = fix(settings.space.factory()(), config["genome"], inplace=True)
+        model = fix(settings.space.factory(), config["genome"])
         params = count_parameters(model)
         device = select_device(prefer_gpu=settings.gpus_per_trial > 0)
         if device.type == "cuda" and 0 < settings.gpus_per_trial < 1:
@@ -121,17 +131,20 @@ def run_trial(config: dict[str, Any], settings: TrialSettings, data: DataHandle)
                                   device=device).to_row()
         rejection = over_latency_budget(latency["latency_ms"], settings.max_latency_ms)
         if rejection is not None:
-            tune.report({**base, "status": Status.REJECTED.value, "accuracy": None, "loss": None,
+            tune.report({**base, "status": Status.REJECTED.value, "accuracy": math.nan, "loss": None,
                          "epochs": 0, "train_seconds": 0.0, "error": rejection, "final": True,
                          "params": params, "flops": flops, **latency,
                          "finished_at": now_utc().isoformat()})
             return
 
         def on_epoch(epoch: int, metrics: dict[str, Any]) -> None:
-            if epoch < settings.epochs:
+            curve.append(float(metrics["accuracy"]))
+            if epoch < settings.epochs:  # the last epoch's report is the final one
                 tune.report({**base, "status": "running", "final": False, "params": params,
-                             "epoch": epoch, "accuracy": metrics["accuracy"],
-                             "loss": metrics["loss"]})
+                             "flops": flops, "epoch": epoch, "epochs": epoch,
+                             "accuracy": metrics["accuracy"], "loss": metrics["loss"],
+                             "accuracy_curve": list(curve), **latency,
+                             "train_seconds": (now_utc() - started).total_seconds()})
 
         result = train_model(model, bundle, settings.epochs, batch_size=settings.batch_size,
                              lr=settings.lr, device=device, seed=int(config.get("trial_seed", 0)),
@@ -140,9 +153,11 @@ def run_trial(config: dict[str, Any], settings: TrialSettings, data: DataHandle)
                  "epochs": result.epochs, "train_seconds": result.train_seconds,
                  "samples_per_second": result.samples_per_second, "error": None}
     except Exception as err:  # noqa: BLE001 - a failing candidate is a recorded result
-        final = {"status": Status.FAILED.value, "accuracy": None, "loss": None, "epochs": None,
+        final = {"status": Status.FAILED.value, "accuracy": math.nan, "loss": None,
+                 "epochs": None,
                  "train_seconds": (now_utc() - started).total_seconds(), "error": error_text(err)}
     tune.report({**base, **final, "final": True, "params": params, "flops": flops,
                  "latency_ms": latency.get("latency_ms"),
                  "latency_batch_ms": latency.get("latency_batch_ms"),
+                 "accuracy_curve": curve,
                  "finished_at": now_utc().isoformat()})

@@ -23,7 +23,7 @@ def test_report_export_and_train_read_a_010_run(make_run, tmp_path):
     assert report.settings["dataset"] == "digits"
     written = export_run(run, tmp_path / "export", top_k=1)
     assert written[0]["trial_id"] == "trial_002"
-    kwargs, genome, note = retrain_inputs(None, run, None, TrainSettings(epochs=0))
+    kwargs, genome, note = retrain_inputs(None, run, None, TrainSettings(epochs=1))
     assert note["trial_id"] == "trial_002" and kwargs["space"] == "mnist"
     assert kwargs["dataset"] == "digits" and kwargs["limit"] == 300
     assert genome == json.loads(written[0]["path"].read_text())

@@ -10,7 +10,7 @@ import pytest
 from raynas.analysis.report import decision_frequencies
 from raynas.results.store import pareto_front, ranked, read_trials
 
-PLOTS = ("best.png", "pareto.png", "hv.png", "choices.png")
+PLOTS = ("best.png", "pareto.png", "hv.png", "choices.png", "curves.png")
 
 
 @pytest.mark.slow  # uses the real `raynas evolve` run
@@ -39,7 +39,13 @@ def test_report_of_a_run_in_progress(cli, make_run, check_png):
     run = make_run("live", ["completed", "failed", "completed", "completed", "rejected"],
                    journal_only=True)
     assert not list((run / "trials").glob("*.parquet"))
-    result = cli("report", run)
+    from raynas.results.run_dir import RunDir
+
+    lock = RunDir(run).acquire_writer_lock()  # what a live `raynas evolve` holds
+    try:
+        result = cli("report", run)
+    finally:
+        lock.release()
     assert result.returncode == 0, result.stderr
     assert "run in progress" in result.stdout
     assert "trials: 5 of 7 (completed 3, failed 1, rejected 1)" in result.stdout
@@ -73,7 +79,7 @@ def test_report_out_option(cli, make_run, tmp_path):
     result = cli("report", run, "--out", tmp_path / "elsewhere")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "elsewhere").iterdir()) == \
-        ["best.png", "choices.png", "hv.png", "index.html", "pareto.png"]
+        ["best.png", "choices.png", "curves.png", "hv.png", "index.html", "pareto.png"]
 
 
 def _frame(rows):

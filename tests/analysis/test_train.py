@@ -47,11 +47,11 @@ def test_train_saves_weights_that_reproduce_the_reported_accuracy(cli, real_run,
 
 @pytest.mark.slow  # uses the real `raynas evolve` run
 def test_train_from_a_run_takes_its_best_trial_and_settings(cli, real_run, tmp_path):
-    from raynas.results.store import ranked, read_trials
+    from raynas.results.store import ranked_genomes, read_trials
 
-    best = ranked(read_trials(real_run)).iloc[0]
+    best = ranked_genomes(read_trials(real_run)).iloc[0]  # the best genome's best trial
     save = tmp_path / "best.pt"
-    result = cli("train", "--run", real_run, "--epochs", "0", "--save", save, "-q")
+    result = cli("train", "--run", real_run, "--epochs", "1", "--save", save, "-q")
     assert result.returncode == 0, result.stderr
     meta = json.loads((tmp_path / "best.meta.json").read_text())
     assert meta["source"]["trial_id"] == best["trial_id"]

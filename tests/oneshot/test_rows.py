@@ -28,7 +28,7 @@ def test_a_run_written_before_the_stage_column_still_reads_and_compacts(tmp_path
     writer = ResultsWriter(tmp_path, KEYS)
     writer.add(make_row(KEYS, {"op": "b"}, trial_id="t2", order=2, status="completed",
                         accuracy=0.7, stage="oneshot"))
-    writer.close()  # compacts the old part and the new one into one file
+    writer.close(compact=True)  # merges the old part and the new one into one file
     assert len(list((tmp_path / "trials").glob("part-*.parquet"))) == 1
     rows = read_trials(tmp_path)
     assert list(rows["trial_id"]) == ["t1", "t2"]

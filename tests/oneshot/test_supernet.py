@@ -104,3 +104,12 @@ def test_checkpoint_folders_latest_and_a_cut_one_skipped(tmp_path, tiny_cls):
     (cut / WEIGHTS_FILE).write_bytes(b"")  # weights without metadata: a kill mid-write
     assert [p.name for p in checkpoints(tmp_path)] == ["checkpoint_8", "checkpoint_16"]
     assert latest_checkpoint(tmp_path).name == "checkpoint_16"
+
+
+def test_a_real_value_choice_space_is_refused():
+    import raynas.spaces
+
+    space = SearchSpace.from_model(raynas.spaces.get("mobilenetv2"))
+    assert {"value"} <= {d.kind for d in space.dimensions}
+    with pytest.raises(ValueError, match=r"'width' \(value\).*weight sharing across widths"):
+        check_weight_sharing(space)

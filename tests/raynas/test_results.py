@@ -7,8 +7,10 @@ from datetime import datetime, timezone
 import pandas as pd
 import pytest
 
+from raynas.results.journal import journal_rows
+from raynas.results.repair import repair
 from raynas.results.store import (ResultsError, ResultsWriter, history, make_row, read_trials,
-                            results_schema)
+                                  results_schema)
 
 KEYS = ["op", "skip"]
 
@@ -51,11 +53,12 @@ def test_journal_keeps_rows_a_kill_would_lose(tmp_path):
     assert len(pd.read_parquet(tmp_path / "trials")) == 1
     assert list(read_trials(tmp_path)["order"]) == [1, 2, 3]
     again = ResultsWriter(tmp_path, KEYS)
+    assert any("wrote 2 row(s) from the journal" in line for line in again.recovered)
     again.close()
     frame = pd.read_parquet(tmp_path / "trials")
-    assert list(frame["order"]) == [1, 2, 3]
-    assert len(list((tmp_path / "trials").glob("*.parquet"))) == 1
-    assert not (tmp_path / "trials.journal.jsonl").exists()
+    assert sorted(frame["order"]) == [1, 2, 3]
+    # the journal stays: the durable log every part can be rebuilt from
+    assert [r["trial_id"] for r in journal_rows(tmp_path)] == ["t1", "t2", "t3"]
 
 
 def test_parts_are_bounded_and_compacted(tmp_path):
@@ -64,9 +67,12 @@ def test_parts_are_bounded_and_compacted(tmp_path):
         writer.add(row(i))
     assert len(list((tmp_path / "trials").glob("*.parquet"))) == 1  # batched
     writer.flush()
-    writer.close()
-    assert len(list((tmp_path / "trials").glob("*.parquet"))) == 1
+    writer.close()  # a run never deletes a part: a reader may have listed it
+    assert len(list((tmp_path / "trials").glob("*.parquet"))) == 2
     assert len(read_trials(tmp_path)) == 49
+    assert any("merged 2 part files" in line for line in repair(tmp_path, compact=True))
+    assert len(list((tmp_path / "trials").glob("*.parquet"))) == 1
+    assert list(pd.read_parquet(tmp_path / "trials")["order"]) == list(range(1, 50))
 
 
 def test_corrupt_part_is_a_clear_error_and_others_survive(tmp_path):
@@ -74,10 +80,10 @@ def test_corrupt_part_is_a_clear_error_and_others_survive(tmp_path):
     writer.add(row(1))
     writer.close(compact=False)
     (tmp_path / "trials" / "part-99999999999999999999-bad.parquet").write_bytes(b"PAR1garbage")
-    with pytest.raises(ResultsError, match="corrupt results file .*bad.parquet"):
-        read_trials(tmp_path)
-    with pytest.warns(UserWarning):
-        frame = read_trials(tmp_path, on_corrupt="skip")
+    with pytest.raises(ResultsError, match="corrupt results file .*bad.parquet.*raynas repair"):
+        read_trials(tmp_path, on_corrupt="raise")
+    with pytest.warns(UserWarning, match="bad.parquet.*read from the journal"):
+        frame = read_trials(tmp_path)
     assert list(frame["trial_id"]) == ["t1"]
 
 
@@ -91,7 +97,7 @@ def test_history_marks_failures_none(tmp_path):
     for r in (row(1, accuracy=0.7), row(2, status="failed"), row(3, accuracy=float("nan"))):
         writer.add(r)
     writer.close()
-    values = [v for _, v in history(read_trials(tmp_path))]
+    values = [v for _, v, _ in history(read_trials(tmp_path))]
     assert values == [0.7, None, None]
 
 
@@ -100,12 +106,15 @@ def test_schema_has_one_arch_column_per_key():
     assert names.index("arch.a") == names.index("genome") + 1 and "arch.b/c" in names
 
 
-def test_long_runs_keep_the_number_of_files_bounded(tmp_path):
-    writer = ResultsWriter(tmp_path, KEYS, flush_interval=0, max_parts=4)
-    for i in range(1, 30):
+def test_long_runs_flush_less_often_as_parts_accumulate(tmp_path):
+    writer = ResultsWriter(tmp_path, KEYS, flush_interval=1.0, max_parts=4)
+    intervals = []
+    for i in range(1, 13):
         writer.add(row(i))
-        assert len(list((tmp_path / "trials").glob("*.parquet"))) <= 4
-    assert list(read_trials(tmp_path)["order"]) == list(range(1, 30))
+        writer.flush()
+        intervals.append(writer.current_interval)
+    assert intervals[:3] == [1.0] * 3 and intervals[3] == 2.0 and intervals[7] == 4.0
+    assert list(read_trials(tmp_path)["order"]) == list(range(1, 13))
     writer.close()
 
 
@@ -131,7 +140,8 @@ def test_one_writer_per_run(tmp_path):
 def test_status_is_one_enum_whose_values_are_the_row_statuses():
     from raynas.results.store import STATUSES, Status
 
-    assert [s.value for s in Status] == list(STATUSES) == ["completed", "failed", "rejected"]
+    assert [s.value for s in Status] == list(STATUSES) == ["completed", "failed", "rejected",
+                                                               "stopped"]
     assert Status.COMPLETED == "completed" and str(Status.FAILED) == "failed"
     row = make_row(["a"], {"a": "x"}, status=Status.REJECTED, trial_id="t", order=1)
     assert row["status"] == "rejected" and type(row["status"]) is str

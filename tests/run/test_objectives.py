@@ -147,14 +147,17 @@ def _frame(rows):
 
 
 def test_history_tells_the_objectives_mapping():
-    frame = _frame([{"accuracy": 0.8, "latency_ms": 2.0},
+    frame = _frame([{"accuracy": 0.8, "latency_ms": 2.0, "epochs": 3},
                     {"accuracy": None, "latency_ms": 1.0, "status": "failed"},
-                    {"accuracy": 0.9, "latency_ms": 3.0}])
+                    {"accuracy": 0.9, "latency_ms": 3.0, "epochs": 3},
+                    {"accuracy": 0.7, "latency_ms": 1.5, "epochs": 1, "status": "stopped"}])
     told = list(history(frame, {"accuracy": "max", "latency_ms": "min"}))
-    assert [v for _, v in told] == [{"accuracy": 0.8, "latency_ms": 2.0}, None,
-                                    {"accuracy": 0.9, "latency_ms": 3.0}]
+    assert [v for _, v, _ in told] == [{"accuracy": 0.8, "latency_ms": 2.0}, None,
+                                       {"accuracy": 0.9, "latency_ms": 3.0},
+                                       {"accuracy": 0.7, "latency_ms": 1.5}]
+    assert [f for _, _, f in told] == [3, None, 3, 1]  # the epochs trained: the fidelity
     assert told[0][0] == {"conv1": "0"}
-    assert [v for _, v in history(frame)] == [0.8, None, 0.9]
+    assert [v for _, v, _ in history(frame)] == [0.8, None, 0.9, 0.7]
 
 
 def test_replay_of_a_multi_objective_history_rebuilds_the_front():
@@ -241,7 +244,8 @@ def test_export_pareto_uses_the_run_objectives(tmp_path):
     assert [w["trial_id"] for w in written] == ["t2", "t3", "t0"]
     assert [w["latency_ms"] for w in written] == [3.0, 2.0, 1.0]
     manifest = (tmp_path / "front" / "manifest.csv").read_text().splitlines()
-    assert manifest[0] == "file,rank,trial_id,accuracy,params,latency_ms,genome"
+    assert manifest[0] == ("file,rank,trial_id,accuracy,accuracy_std,trials,trial_ids,params,"
+                           "latency_ms,genome")
     # first objective latency: the front, fastest first; top-k by latency
     run2 = _mo_run(tmp_path / "run2", ["latency_ms:min", "accuracy:max"])
     assert [w["trial_id"] for w in export_run(run2, tmp_path / "f2", pareto=True)] == \

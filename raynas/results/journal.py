@@ -1,0 +1,151 @@
+"""The run's journal: the durable log of every row, from which every Parquet file can be rebuilt.
+
+``DIR/trials.journal.jsonl`` is the active segment: one JSON line per finished trial, appended
+with one ``write`` and flushed at once (a driver killed with SIGKILL keeps it; a line cut by
+the kill is skipped on reading and dropped when the journal is next rewritten). When the
+active segment passes ``max_bytes`` it is rotated to ``DIR/journal/segment-NNNNNN.jsonl``, so
+no file grows without bound and a rewrite (:func:`rewrite_journal`) touches at most one
+segment's worth of text. Rows are never removed from the journal: it holds each row once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import IO, Any, Iterable, Mapping
+
+from raynas.core.files import atomic_write_text
+from raynas.results.errors import ResultsError
+
+MAX_SEGMENT_BYTES = 32 * 1024 * 1024
+
+
+def journal_path(run_dir: str | os.PathLike[str]) -> Path:
+    """The active journal segment of a run."""
+    return Path(run_dir) / "trials.journal.jsonl"
+
+
+def segments_dir(run_dir: str | os.PathLike[str]) -> Path:
+    """Where rotated journal segments are kept."""
+    return Path(run_dir) / "journal"
+
+
+def journal_files(run_dir: str | os.PathLike[str]) -> list[Path]:
+    """Every journal file of a run, oldest first (rotated segments, then the active one)."""
+    files = sorted(segments_dir(run_dir).glob("segment-*.jsonl"))
+    active = journal_path(run_dir)
+    return files + ([active] if active.exists() else [])
+
+
+def _lines(path: Path) -> tuple[list[dict[str, Any]], int]:
+    rows, torn = [], 0
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:  # rotated away while listed: read again by the caller's listing
+        return rows, torn
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            torn += 1
+            continue
+        if isinstance(row, dict) and "trial_id" in row:
+            rows.append(row)
+        else:
+            torn += 1
+    return rows, torn
+
+
+def read_journal(run_dir: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], int]:
+    """``(rows, unreadable lines)``: every journaled row once (the first of a trial id wins),
+    in journal order; a torn or foreign line is counted, not returned."""
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    torn = 0
+    for path in journal_files(run_dir):
+        file_rows, file_torn = _lines(path)
+        torn += file_torn
+        for row in file_rows:
+            if row["trial_id"] not in seen:
+                seen.add(row["trial_id"])
+                rows.append(row)
+    return rows, torn
+
+
+def journal_rows(path_or_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The journal's rows (given the run folder, or a journal file for the run beside it)."""
+    path = Path(path_or_dir)
+    run_dir = path.parent if path.name == journal_path(".").name else path
+    return read_journal(run_dir)[0]
+
+
+def json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def _text(rows: Iterable[Mapping[str, Any]]) -> str:
+    return "".join(json.dumps(dict(row), default=json_default) + "\n" for row in rows)
+
+
+def rewrite_journal(run_dir: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]]) -> None:
+    """Replace the whole journal by ``rows`` (each once): the compaction of the journal itself,
+    which drops torn lines. Written atomically as one active segment, then the rotated
+    segments go (their rows are in the new file)."""
+    old_segments = sorted(segments_dir(run_dir).glob("segment-*.jsonl"))
+    atomic_write_text(journal_path(run_dir), _text(rows))
+    for segment in old_segments:
+        segment.unlink(missing_ok=True)
+
+
+class JournalAppender:
+    """Appends rows to the active segment, rotating it past ``max_bytes``."""
+
+    def __init__(self, run_dir: str | os.PathLike[str], max_bytes: int = MAX_SEGMENT_BYTES):
+        self.run_dir = Path(run_dir)
+        self.path = journal_path(run_dir)
+        self.max_bytes = max_bytes
+        self._file: IO[str] = self._open()
+
+    def _open(self) -> IO[str]:
+        try:
+            return self.path.open("a", encoding="utf-8")
+        except OSError as err:
+            raise write_error(self.path, err) from None
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        """Journal ``row`` now (one ``write`` and a flush); ``ResultsError`` when it cannot."""
+        try:
+            self._file.write(json.dumps(dict(row), default=json_default) + "\n")
+            self._file.flush()
+            if self._file.tell() >= self.max_bytes:
+                self._rotate()
+        except OSError as err:
+            raise write_error(self.path, err) from None
+
+    def _rotate(self) -> None:
+        self._file.close()
+        folder = segments_dir(self.run_dir)
+        folder.mkdir(exist_ok=True)
+        number = len(list(folder.glob("segment-*.jsonl"))) + 1
+        os.replace(self.path, folder / f"segment-{number:06d}.jsonl")
+        self._file = self._open()
+
+    def close(self) -> None:
+        try:
+            self._file.close()
+        except OSError:
+            pass
+
+
+def write_error(path: Path, err: OSError) -> ResultsError:
+    """A lost write as one line naming the path (the rows written before it are kept)."""
+    reason = err.strerror or str(err)
+    return ResultsError(f"cannot write {path}: {reason}; the rows recorded before are kept; "
+                        f"free space or restore write access, then `raynas evolve --resume "
+                        f"{path.parent if path.parent.name != 'trials' else path.parent.parent}` "
+                        f"continues the run")
