@@ -2,11 +2,15 @@
 
 Each file is a plain genome ``{key: decision}`` written by
 :func:`raynas.export_architecture`, so ``fix(model, load_architecture(path))`` builds the
-model. Genomes are ranked by their mean accuracy over their completed trials (a genome
-trained again with new seeds counts once): ``rank01-<trial_id>.json`` (``--top-k``) or
-``pareto01-<trial_id>.json`` (``--pareto``, fewest parameters first), named by the genome's
-best trial. ``manifest.csv`` beside them lists file, rank, trial id, mean accuracy, its
-spread and trial count, the trial ids, params and genome.
+model. Files are named by rank and trial: ``rank01-<trial_id>.json`` (``--top-k``) or
+``pareto01-<trial_id>.json`` (``--pareto``). With the default objective (accuracy), genomes
+are ranked by their mean accuracy over their completed trials (a genome trained again with
+new seeds counts once, named by its best trial), and ``--pareto`` is the genomes'
+accuracy/parameters front, fewest parameters first. With other or several objectives
+(``--objective``), ``--top-k`` is best first by the run's first objective and ``--pareto``
+the trials no other dominates on the run's objectives, best first by the first one.
+``manifest.csv`` beside them lists file, rank, trial id, (mean) accuracy, its spread and
+trial count, the trial ids, params, the other objectives' metrics and the genome.
 
 Only files raynas wrote are ever replaced: the files listed in the folder's previous
 ``manifest.csv``. A file of another origin is left alone, and one in the way of a file to
@@ -24,6 +28,9 @@ from typing import Any
 
 from raynas.core.architecture import export_architecture
 from raynas.core.files import check_writable
+from raynas.results.objectives import (DEFAULT_OBJECTIVES, best_by_objectives, objective_front,
+                                      run_objectives)
+from raynas.results.run_dir import RunDir
 from raynas.results.store import (ResultsError, genome_pareto_front, ranked_genomes,
                                   read_trials)
 
@@ -61,7 +68,7 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, top_k: int = 
 
     Returns one dict per file (``path``, ``rank``, ``trial_id`` (the genome's best trial),
     ``accuracy`` (mean over its trials), ``accuracy_std``, ``trials``, ``trial_ids``,
-    ``params``, ``genome``). The files of the previous export into ``out`` (those its
+    ``params``, ``genome`` and the run's other objectives' metrics). The files of the previous export into ``out`` (those its
     manifest lists) are replaced, so the folder's ``manifest.csv`` holds one ranking; any
     other file is kept. Raises :class:`ResultsError` for unreadable results and
     ``ValueError`` when no trial completed, ``top_k`` < 1, or a file raynas did not write
@@ -73,7 +80,15 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, top_k: int = 
     out = Path(out) if out is not None else run_dir / "export"
     check_writable(out, "the export folder")
     frame = read_trials(run_dir)
-    chosen = genome_pareto_front(frame) if pareto else ranked_genomes(frame).head(top_k)
+    objectives = _objectives(run_dir)
+    if objectives == DEFAULT_OBJECTIVES:  # per genome: mean accuracy over its trials
+        chosen = genome_pareto_front(frame) if pareto else ranked_genomes(frame).head(top_k)
+    elif pareto:
+        chosen = objective_front(frame, objectives) if len(objectives) > 1 else \
+            genome_pareto_front(frame)
+    else:
+        chosen = best_by_objectives(frame, objectives).head(top_k)
+    extra = [m for m in objectives if m not in ("accuracy", "params")]
     if not len(chosen):
         statuses = ", ".join(f"{n} {s}" for s, n in frame["status"].value_counts().items())
         raise ValueError(f"{run_dir}: no completed trial to export ({len(frame)} trials"
@@ -97,17 +112,36 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, top_k: int = 
         path = export_architecture(genome, out / name)
         written.append({"path": path, "rank": rank, "trial_id": row["trial_id"],
                         "accuracy": float(row["accuracy"]),
-                        "accuracy_std": float(row["accuracy_std"]),
-                        "trials": int(row["trials"]), "trial_ids": list(row["trial_ids"]),
+                        "accuracy_std": float(row.get("accuracy_std", 0.0) or 0.0),
+                        "trials": int(row.get("trials", 1) or 1),
+                        "trial_ids": list(row.get("trial_ids", [row["trial_id"]])),
                         "params": None if row["params"] is None or row["params"] != row["params"]
                         else int(row["params"]),
-                        "genome": genome})
+                        "genome": genome,
+                        **{m: _plain(row.get(m)) for m in extra}})
+    header = MANIFEST_HEADER[:-1] + extra + MANIFEST_HEADER[-1:]
     with (out / MANIFEST).open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(MANIFEST_HEADER)
+        writer.writerow(header)
         for item in written:
             writer.writerow([item["path"].name, item["rank"], item["trial_id"],
                              f"{item['accuracy']:.6f}", f"{item['accuracy_std']:.6f}",
                              item["trials"], " ".join(map(str, item["trial_ids"])),
-                             item["params"], json.dumps(item["genome"], sort_keys=True)])
+                             item["params"], *[item[m] for m in extra],
+                             json.dumps(item["genome"], sort_keys=True)])
     return written
+
+
+def _objectives(run_dir: Path) -> dict[str, str]:
+    """The run's recorded objectives (the default for a run without ``run.json``)."""
+    try:
+        return run_objectives(RunDir(run_dir).read_info())
+    except ResultsError:
+        return dict(DEFAULT_OBJECTIVES)
+
+
+def _plain(value: Any) -> Any:
+    """A cell as a plain number (``None`` for a missing one)."""
+    if value is None or value != value:
+        return None
+    return value.item() if hasattr(value, "item") else value

@@ -4,8 +4,12 @@ Writes into ``DIR/report/`` (or ``--out``):
 
 - ``best.png``: best validation accuracy so far against trials finished and against wall time,
   each completed trial a point (failed and rejected trials are marked on the x axis);
-- ``pareto.png``: accuracy against parameter count of the completed trials, the Pareto front
-  (fewer parameters, higher accuracy) highlighted;
+- ``pareto.png``: with one objective, accuracy against parameter count of the completed
+  trials, the Pareto front (fewer parameters, higher accuracy) highlighted; with several
+  (``run.json``'s ``objectives``), one panel per pair of objectives, the trials non-dominated
+  on all of them highlighted;
+- ``hv.png``: the hypervolume of the completed trials after each trial, normalised
+  (:func:`raynas.results.objectives.hypervolume_curve`);
 - ``choices.png``: per mutable key, how often each decision appears among the top 10% of the
   completed trials against all trials;
 - ``curves.png``: validation accuracy against epoch, one line per trained trial (a trial an
@@ -35,6 +39,8 @@ from raynas.core.files import check_writable
 from raynas.results.store import (ARCH_PREFIX, ResultsError, Status, accuracy_curve, completed,
                                   counts, journal_path, pareto_front, ranked, ranked_genomes,
                                   read_trials)
+from raynas.results.objectives import (DEFAULT_OBJECTIVES, format_metric, front_lines,
+                                      hypervolume_curve, objective_front, run_objectives)
 from raynas.results.run_dir import RunDir, RunInfo
 from raynas.results.stages import inherited_vs_retrained, is_oneshot_run
 
@@ -248,6 +254,70 @@ def plot_pareto(frame: Any, path: Path) -> Path:
     return _save(fig, path)
 
 
+_LABELS = {"accuracy": "validation accuracy", "loss": "validation loss", "params": "parameters",
+           "flops": "FLOPs per sample", "latency_ms": "latency at batch 1 (ms)",
+           "latency_batch_ms": "latency at the training batch size (ms)"}
+
+
+def objective_pairs(objectives: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Every pair of objectives, in priority order (x: the later one, y: the earlier)."""
+    metrics = list(objectives)
+    return [(metrics[j], metrics[i]) for i in range(len(metrics))
+            for j in range(i + 1, len(metrics))]
+
+
+def plot_objectives(frame: Any, path: Path, objectives: Mapping[str, str]) -> Path:
+    """One panel per pair of objectives: completed trials in grey, the trials non-dominated
+    on all the objectives in red (joined as a staircase when there are two)."""
+    plt = _pyplot()
+    pairs = objective_pairs(objectives)
+    fig, axes = plt.subplots(1, len(pairs), figsize=(6.4 * len(pairs), 4.8), squeeze=False)
+    front = objective_front(frame, objectives)
+    done = completed(frame)
+    for ax, (x, y) in zip(axes.flat, pairs):
+        ax.set_xlabel(f"{_LABELS.get(x, x)} ({objectives[x]})")
+        ax.set_ylabel(f"{_LABELS.get(y, y)} ({objectives[y]})")
+        ax.set_title(f"{y} vs {x}")
+        ax.grid(alpha=0.3)
+        shown = done[done[x].notna() & done[y].notna()] if {x, y} <= set(done.columns) \
+            else done.iloc[0:0]
+        if not len(shown):
+            _note(ax, f"no completed trial with both {x} and {y}: nothing to plot")
+            continue
+        ax.scatter(shown[x].astype(float), shown[y].astype(float), s=22, color="0.55", alpha=0.7,
+                   label="completed trial")
+        if len(front):
+            line = front.sort_values(x, ascending=objectives[x] == "min")
+            style = "-o" if len(pairs) == 1 else "o"
+            ax.plot(line[x].astype(float), line[y].astype(float), style, color="tab:red",
+                    markersize=7, linewidth=2, label=f"Pareto front ({len(front)})",
+                    drawstyle="steps-post" if len(pairs) == 1 else "default")
+        if x in ("params", "flops"):
+            _thousands(ax)
+        ax.legend(loc="best", fontsize=8)
+    fig.suptitle("Pareto front: " + ", ".join(f"{m} ({d})" for m, d in objectives.items()))
+    return _save(fig, path)
+
+
+def plot_hypervolume(frame: Any, path: Path, objectives: Mapping[str, str]) -> Path:
+    """The normalised hypervolume of the completed trials against trials proposed."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.set_xlabel("trial (proposal order)")
+    ax.set_ylabel("hypervolume (normalised)")
+    ax.set_title("hypervolume over trials: " + ", ".join(f"{m} ({d})"
+                                                          for m, d in objectives.items()))
+    ax.grid(alpha=0.3)
+    curve = hypervolume_curve(frame, objectives) if len(frame) else None
+    if curve is None or not (curve["hypervolume"] > 0).any():
+        _note(ax, "no completed trial with every objective: no hypervolume yet")
+        return _save(fig, path)
+    ax.step(curve["order"], curve["hypervolume"], where="post", color="tab:purple", linewidth=2)
+    ax.scatter(curve["order"], curve["hypervolume"], s=14, color="tab:purple")
+    ax.set_ylim(0, 1.02)
+    return _save(fig, path)
+
+
 def plot_choices(frame: Any, path: Path, info: Mapping[str, Any] | None = None,
                  top_fraction: float = TOP_FRACTION) -> Path:
     """Per key, grouped bars: share of each decision among the top trials vs all trials."""
@@ -420,7 +490,7 @@ def write_html(path: Path, run_dir: Path, frame: Any, info: Mapping[str, Any],
                 "trial ids (best first)"], top_rows)
         if top_rows else "<p>No trial completed.</p>",
         "<h2>Best accuracy so far</h2>", f"<img src='{images['best']}' alt='best so far'>",
-        "<h2>Accuracy vs parameters</h2>", f"<img src='{images['pareto']}' alt='Pareto front'>",
+        *_objectives_html(frame, info, images),
         "<h2>Decisions of the top trials</h2>",
         f"<img src='{images['choices']}' alt='decision frequencies'>",
         "<h2>Validation accuracy by epoch</h2>",
@@ -441,6 +511,22 @@ def write_html(path: Path, run_dir: Path, frame: Any, info: Mapping[str, Any],
     return path
 
 
+def _objectives_html(frame: Any, info: Mapping[str, Any], images: Mapping[str, str]) -> list[str]:
+    objectives = run_objectives(info)
+    if len(objectives) < 2:
+        parts = ["<h2>Accuracy vs parameters</h2>",
+                 f"<img src='{images['pareto']}' alt='Pareto front'>"]
+    else:
+        front = objective_front(frame, objectives)
+        rows = [(i, r["trial_id"], *[format_metric(m, r[m]) for m in objectives], r["genome"])
+                for i, (_, r) in enumerate(front.iterrows(), 1)]
+        parts = [f"<h2>Pareto front ({html.escape(', '.join(f'{m} {d}' for m, d in objectives.items()))})</h2>",
+                 f"<img src='{images['pareto']}' alt='Pareto front'>",
+                 _table(["#", "trial id", *objectives, "genome"], rows)]
+    return parts + ["<h2>Hypervolume over trials</h2>",
+                    f"<img src='{images['hv']}' alt='hypervolume over trials'>"]
+
+
 # ------------------------------------------------------------------ the report
 
 
@@ -458,6 +544,9 @@ class Report:
     in_progress: bool
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    objectives: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_OBJECTIVES))
+    front: Any = None          # non-dominated completed rows (several objectives), best first
+    hypervolume: float | None = None  # normalised, of every completed trial
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None,
@@ -496,9 +585,13 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
     elif n["completed"] == 0:
         notes.append(f"no trial completed: {n['failed']} failed, {n['rejected']} rejected; "
                      f"see the error column (pandas.read_parquet('{run_dir}/trials'))")
+    objectives = run_objectives(run_info)
+    several = len(objectives) > 1
     files = {
         "best": plot_best(frame, out / "best.png"),
-        "pareto": plot_pareto(frame, out / "pareto.png"),
+        "pareto": plot_objectives(frame, out / "pareto.png", objectives) if several
+        else plot_pareto(frame, out / "pareto.png"),
+        "hv": plot_hypervolume(frame, out / "hv.png", objectives),
         "choices": plot_choices(frame, out / "choices.png", info),
         "curves": plot_curves(frame, out / "curves.png"),
     }
@@ -507,6 +600,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
         if tau is not None:
             notes.append(f"one-shot run: Kendall's tau between inherited-weight and retrained "
                          f"accuracy {tau:.3f} over {len(inherited_vs_retrained(frame))} genomes")
+    curve = hypervolume_curve(frame, objectives) if len(frame) else None
     files["html"] = write_html(out / "index.html", run_dir, frame, info,
                                {k: p.name for k, p in files.items()}, notes,
                                refresh_seconds)
@@ -514,7 +608,9 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
     return Report(run_dir=run_dir, out=out, files=files, counts=n, total=len(frame),
                   planned=planned, best=best.iloc[0].to_dict() if len(best) else None,
                   in_progress=in_progress, settings=dict(run_info.settings),
-                  notes=notes)
+                  notes=notes, objectives=objectives,
+                  front=objective_front(frame, objectives) if several else None,
+                  hypervolume=float(curve["hypervolume"].iloc[-1]) if curve is not None else None)
 
 
 def _spread(row: Mapping[str, Any]) -> str:
@@ -555,5 +651,11 @@ def summary_lines(report: Report) -> list[str]:
         lines.append(f"best: trial {b['trial_id']}, accuracy {_spread(b)}{partial}, "
                      f"params {_params(b['params'])}")
         lines.append(f"  genome: {b['genome']}")
+    if report.front is not None:
+        lines.append(f"Pareto front ({len(report.front)} trial(s); "
+                     + ", ".join(f"{m} {d}" for m, d in report.objectives.items())
+                     + (f"; normalised hypervolume {report.hypervolume:.4f}"
+                        if report.hypervolume is not None else "") + "):")
+        lines += front_lines(report.front, report.objectives)
     lines.append(f"report: {report.files['html']}")
     return lines

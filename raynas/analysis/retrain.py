@@ -82,6 +82,7 @@ def _run_settings(run_dir: Path, info: Any) -> dict[str, Any]:
 def _run_trial(run_dir: Path, trial_id: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(settings of the run, the trial's row)``; the best completed trial when no id."""
     from raynas.results.run_dir import RunDir
+    from raynas.results.objectives import DEFAULT_OBJECTIVES, best_by_objectives, run_objectives
     from raynas.results.store import ResultsError, ranked_genomes, read_trials
 
     try:
@@ -90,7 +91,11 @@ def _run_trial(run_dir: Path, trial_id: str | None) -> tuple[dict[str, Any], dic
     except ResultsError as err:
         raise TrainError(f"--run: {err}") from None
     if trial_id is None:
-        best = ranked_genomes(frame)  # the best genome (mean accuracy), its best trial
+        objectives = run_objectives(info)
+        # one objective, accuracy: the best genome (mean accuracy), its best trial; else the
+        # front's first: best by the first objective
+        best = ranked_genomes(frame) if objectives == DEFAULT_OBJECTIVES else \
+            best_by_objectives(frame, objectives)
         if not len(best):
             raise TrainError(f"--run {run_dir}: no completed trial to train; pass --trial-id")
         trial_id = best.iloc[0]["trial_id"]

@@ -53,11 +53,18 @@ def evolve_command(config_file: str | None, resume_dir: str | None, quiet: bool,
         partial = "" if best.get("status", "completed") == "completed" else \
             f" (stopped after {best['epochs']} epochs: no trial trained fully)"
         spread = (f" ± {best['accuracy_std']:.4f} (mean of {best['trials']} trials)"
-                  if best["trials"] > 1 else "")
+                  if best.get("trials", 1) > 1 else "")
         click.echo(f"best: accuracy {best['accuracy']:.4f}{spread}{partial}, params {best['params']}, "
                    f"trial {best['trial_id']}, genome {best['genome']}")
     else:
         click.echo("no trial completed")
+    lines = summary.front_lines()
+    if lines:
+        from raynas.results.objectives import describe
+
+        click.echo(f"Pareto front ({len(summary.front)} trial(s); {describe(summary.objectives)}):")
+        for line in lines:
+            click.echo(line)
     click.echo(f"results: {summary.out.resolve()}  (pandas.read_parquet('{summary.out}/trials'))")
     if summary.interrupted:
         click.echo(f"raynas evolve: interrupted before all trials finished; continue with "

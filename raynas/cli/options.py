@@ -23,7 +23,12 @@ def settings_options(model: type[BaseModel], skip: tuple[str, ...] = ()) -> Call
             kind = next((arg for arg in typing.get_args(field.annotation)
                          if arg is not type(None)), field.annotation)
             default = "" if field.default is None else f" [{field.default}]"
-            if kind is bool:
+            if typing.get_origin(kind) is list:  # repeatable; not given: None
+                item = (typing.get_args(kind) or (str,))[0]
+                option = click.option(flag, name, type=item, multiple=True, default=None,
+                                      callback=lambda _ctx, _param, value: list(value) or None,
+                                      help=f"{field.description}")
+            elif kind is bool:
                 option = click.option(f"{flag}/--no-{flag[2:]}", name, default=None,
                                       help=f"{field.description}{default}")
             else:

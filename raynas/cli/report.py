@@ -22,7 +22,8 @@ from raynas.cli.errors import user_errors
 def report_command(run_dir: Path, out: Path | None, watch: bool, interval: float) -> None:
     """Plots, an HTML page and a summary of the run in DIR (also while it runs).
 
-    Writes best.png, pareto.png, choices.png and index.html into DIR/report.
+    Writes best.png, pareto.png (by the run's objectives), hv.png, choices.png and
+    index.html into DIR/report.
     """
     from raynas.analysis.report import build_report, summary_lines
 

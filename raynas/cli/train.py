@@ -20,7 +20,7 @@ __all__ = ["train_command"]
               help="Architecture JSON file (raynas export, or an NNI v1 export).")
 @click.option("--run", "run_dir", type=click.Path(path_type=Path),
               help="Take the architecture and defaults from this run (instead of --arch).")
-@click.option("--trial-id", help="With --run: the trial to train. [the best one]")
+@click.option("--trial-id", help="With --run: the trial to train. [the best by the run's first objective]")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @settings_options(TrainSettings)
 @user_errors

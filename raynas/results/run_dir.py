@@ -3,7 +3,8 @@
 ``run.json`` is a :class:`RunInfo`. Format versions:
 
 - 0: raynas 0.1.0 (no ``format_version`` key); read as is, resumable.
-- 1: the same fields plus ``format_version``.
+- 1: the same fields plus ``format_version`` (and, since multi-objective runs, ``objectives``:
+  absent means ``{"accuracy": "max"}``).
 
 Any version is read for ``report``, ``export`` and ``train --run`` (unknown fields are
 kept); ``--resume`` refuses a version newer than :data:`RUN_FORMAT_VERSION`.
@@ -34,6 +35,8 @@ class RunInfo(BaseModel):
     format_version: int = Field(RUN_FORMAT_VERSION, ge=0, description="0 for raynas 0.1.0.")
     settings: dict[str, Any] = Field(default_factory=dict,
                                      description="The run's EvolveSettings, as given.")
+    objectives: Optional[dict[str, str]] = Field(None, description="Metric -> max/min, in "
+                                                 "priority order (None: accuracy max).")
     space: Optional[dict[str, Any]] = Field(None, description="SearchSpace.to_dict().")
     input_shape: Optional[list[int]] = None
     num_classes: Optional[int] = None

@@ -54,7 +54,8 @@ class Status(str, Enum):
 
     COMPLETED = "completed"  # trained; accuracy is its validation accuracy
     FAILED = "failed"        # the candidate raised (shape error, NaN loss, OOM) or was lost
-    REJECTED = "rejected"    # screened out before training (--max-params, --max-flops)
+    REJECTED = "rejected"    # screened out before training (--max-params, --max-flops,
+                             # --max-latency-ms)
     STOPPED = "stopped"      # early-stopped by a scheduler (--scheduler); accuracy: its last
 
     def __str__(self) -> str:
@@ -77,6 +78,8 @@ BASE_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("loss", pa.float64()),
     ("params", pa.int64()),
     ("flops", pa.int64()),
+    ("latency_ms", pa.float64()),
+    ("latency_batch_ms", pa.float64()),
     ("epochs", pa.int64()),
     ("accuracy_curve", pa.string()),
     ("train_seconds", pa.float64()),

@@ -18,7 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from raynas.results.store import ResultsError, ResultsWriter, Status, best_accuracy, history, read_trials
+from raynas.results.objectives import history
+from raynas.results.store import ResultsError, ResultsWriter, Status, best_accuracy, read_trials
 from raynas.run.errors import RunError
 from raynas.run.plan import RunPlan
 from raynas.run.ray_session import (check_gpus, max_concurrent, ray_session, set_tune_env,
@@ -45,7 +46,7 @@ def evolve(settings: EvolveSettings, resume: bool = False, quiet: bool = False) 
             raise RunError(f"{out} already holds {len(rows)} trials, more than --trials "
                            f"{plan.settings.trials}; pass a larger --trials to continue it")
         if len(rows):
-            strategy.replay(list(history(rows)))
+            strategy.replay(list(history(rows, plan.settings.objectives)))
         plan.run_dir.write_info(plan.run_info())
         lineage = None
         if plan.settings.trials > len(rows):
@@ -60,7 +61,7 @@ def evolve(settings: EvolveSettings, resume: bool = False, quiet: bool = False) 
             raise lost_write from None
         raise
     writer.close()
-    summary = summarize(out, plan.settings.trials)
+    summary = summarize(out, plan.settings.trials, plan.settings.objectives)
     if lineage is not None:
         summary.exhausted, summary.reevaluated = lineage.exhausted, lineage.reevaluated
     return summary
@@ -120,7 +121,8 @@ def _run_tune(plan: RunPlan, strategy: Any, writer: ResultsWriter, rows: Any,
                     strategy, plan.space, total=remaining,
                     first_order=int(rows["order"].max()) + 1 if done else 1,
                     trial_seed=settings.seed, screen=plan.screen(),
-                    on_rejected=recorder.rejected, known_trials=_known_trials(rows))
+                    on_rejected=recorder.rejected, known_trials=_known_trials(rows),
+                    objectives=settings.objectives)
                 tuner = tune.Tuner(
                     trainable,
                     tune_config=tune.TuneConfig(

@@ -77,8 +77,13 @@ class RunPlan:
 
         accepted = inspect.signature(self.strategy_class).parameters
         options = strategy_options(self.settings)
+        if "objectives" in accepted:
+            options["objectives"] = self.settings.objectives
+        elif self.settings.objectives != {"accuracy": "max"}:
+            raise RunError(f"--objective: strategy {self.settings.strategy!r} takes no objectives; "
+                           f"use --strategy evolution or random")
         for name in options:
-            if name not in accepted:
+            if name not in accepted and name != "objectives":
                 raise RunError(f"--{name.replace('_', '-')} does not apply to strategy "
                                f"{self.settings.strategy!r}; drop it or use --strategy evolution")
         try:
@@ -90,6 +95,7 @@ class RunPlan:
     def run_info(self) -> RunInfo:
         """What ``run.json`` records of this run."""
         return RunInfo(settings=self.settings.model_dump(), space=self.space.to_dict(),
+                       objectives=self.settings.objectives,
                        input_shape=list(self.input_shape), num_classes=self.num_classes,
                        dataset=repr(self.data), updated_at=datetime.now().isoformat())
 
@@ -103,7 +109,8 @@ class RunPlan:
                              num_classes=self.num_classes, epochs=s.epochs,
                              batch_size=s.batch_size or DEFAULT_BATCH_SIZE, lr=s.lr or DEFAULT_LR,
                              cpus_per_trial=s.cpus_per_trial, gpus_per_trial=s.gpus_per_trial,
-                             max_batches_per_epoch=s.max_batches_per_epoch)
+                             max_batches_per_epoch=s.max_batches_per_epoch,
+                             max_latency_ms=s.max_latency_ms)
 
     def screen(self) -> Screen | None:
         """The constraints checked before training (see :func:`make_screen`)."""

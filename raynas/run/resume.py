@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from raynas.core.space_spec import SpaceSpec
+from raynas.results.objectives import objectives_text, parse_objective_list
 from raynas.results.run_dir import RunDir
 from raynas.results.store import ResultsError
 from raynas.run.errors import RunError
@@ -31,7 +32,13 @@ def resume_settings(run_dir: Path, overrides: dict[str, Any],
                  if name in fixed_on_resume()}, **info.settings}
     given = {k: v for k, v in overrides.items() if v is not None}
     changed = [f"{k} ({values.get(k)!r} -> {given[k]!r})" for k in fixed_on_resume(model)
-               if k in given and k != "space" and given[k] != values.get(k)]
+               if k in given and k not in ("space", "objective") and given[k] != values.get(k)]
+    if "objective" in given:
+        before = parse_objective_list(values.get("objective"))
+        after = parse_objective_list(given["objective"])  # a bad one: its own error
+        if list(before.items()) != list(after.items()):
+            changed.append(f"objective ({','.join(objectives_text(before))} -> "
+                           f"{','.join(objectives_text(after))})")
     if "space" in given and _same_space(given["space"]) != _same_space(values.get("space")):
         changed.append(f"space ({values.get('space')!r} -> {given['space']!r})")
     if changed:

@@ -2,9 +2,11 @@
 
 ``suggest`` asks the strategy for a genome (screening it first: a genome over the
 parameter budget is recorded as ``rejected`` and never trained) and returns the trial's
-config; ``on_trial_complete`` tells the strategy the trial's validation accuracy (``None``
-for a failed trial) with its fidelity (the epochs it trained: fewer for a trial an
-early-stopping scheduler stopped). After ``total`` proposals it returns ``Searcher.FINISHED``.
+config; ``on_trial_complete`` tells the strategy the trial's figures for the run's
+objectives (:func:`~raynas.results.objectives.objective_value`: the validation accuracy by
+default; ``None`` for a failed or rejected trial) with its fidelity (the epochs it trained:
+fewer for a trial an early-stopping scheduler stopped). After ``total`` proposals it returns
+``Searcher.FINISHED``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, Callable, Optional
 
 from ray.tune.search import Searcher
 
+from raynas.results.objectives import DEFAULT_OBJECTIVES, objective_value
 from raynas.results.store import Status
 from raynas.run.recorder import trial_status
 from raynas.run.settings import trial_seed
@@ -60,8 +63,10 @@ class StrategySearcher(Searcher):
     def __init__(self, strategy: Any, space: SearchSpace, total: int, first_order: int = 1,
                  trial_seed: int = 0, screen: Screen | None = None,
                  on_rejected: OnRejected | None = None,
-                 known_trials: dict[str, str] | None = None, metric: str = "accuracy"):
+                 known_trials: dict[str, str] | None = None, metric: str = "accuracy",
+                 objectives: dict[str, str] | None = None):
         super().__init__(metric=metric, mode="max")
+        self.objectives = dict(objectives or DEFAULT_OBJECTIVES)
         self.strategy = strategy
         self.space = space
         self.total = total
@@ -130,7 +135,8 @@ class StrategySearcher(Searcher):
         value = fidelity = None
         status = Status.FAILED if error else trial_status(result or {})
         if status in (Status.COMPLETED, Status.STOPPED):
-            value, fidelity = result.get("accuracy"), result.get("epochs")
+            value = objective_value(result, self.objectives)
+            fidelity = result.get("epochs") if value is not None else None
         if fidelity is None:
             self.strategy.tell(proposal.genome, value)
         else:  # the epochs trained: a stopped trial ranks below full-fidelity ones

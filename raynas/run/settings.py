@@ -11,6 +11,8 @@ from typing import Any, Optional
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
                       model_validator)
 
+from raynas.results.objectives import OBJECTIVE_METRICS, parse_objective_list, objectives_text
+
 
 # Marks a setting that shapes a run's results: ``--resume`` keeps it (see ``fixed_on_resume``).
 FIXED: dict[str, Any] = {"fixed_on_resume": True}
@@ -44,6 +46,9 @@ class EvolveSettings(BaseModel):
                                            json_schema_extra=STRATEGY_OPTION)
     sample_size: Optional[int] = Field(None, ge=1, description="Evolution: tournament size.",
                                        json_schema_extra=STRATEGY_OPTION)
+    objective: Optional[list[str]] = Field(
+        None, description="An objective METRIC:max|min, repeatable, in priority order; metrics: "
+        + ", ".join(OBJECTIVE_METRICS) + ". [accuracy:max]", json_schema_extra=FIXED)
     epochs: int = Field(3, ge=1, description="Training epochs per trial (at least 1).",
                         json_schema_extra=FIXED)
     batch_size: Optional[int] = Field(None, ge=1, description="Training batch size (default: "
@@ -77,6 +82,10 @@ class EvolveSettings(BaseModel):
                                       "parameters, before training.", json_schema_extra=FIXED)
     max_flops: Optional[int] = Field(None, ge=1, description="Reject genomes with more FLOPs "
                                      "per sample, before training.", json_schema_extra=FIXED)
+    max_latency_ms: Optional[float] = Field(None, gt=0, description="Reject genomes whose "
+                                            "measured latency at batch 1 (ms, on the trial's "
+                                            "device, untrained) is higher, before training.",
+                                            json_schema_extra=FIXED)
     max_failures: int = Field(2, ge=0, description="Retries of a trial lost with its node.")
     address: Optional[str] = Field(None, description="Ray address; 'auto' joins a running "
                                    "cluster (or set RAY_ADDRESS). Default: Ray on this machine.")
@@ -84,6 +93,20 @@ class EvolveSettings(BaseModel):
                                     "may use.")
     num_gpus: Optional[float] = Field(None, ge=0, description="Local mode: GPUs the local Ray "
                                       "advertises.")
+
+    @field_validator("objective", mode="before")
+    @classmethod
+    def _objectives(cls, value: Any) -> Optional[list[str]]:
+        if value is None:
+            return None
+        if not isinstance(value, (str, dict, list, tuple)):
+            value = str(value)
+        return objectives_text(parse_objective_list(value))
+
+    @property
+    def objectives(self) -> dict[str, str]:
+        """The objectives as a mapping (default ``{"accuracy": "max"}``)."""
+        return parse_objective_list(self.objective)
 
     @field_validator("scheduler")
     @classmethod
@@ -181,7 +204,12 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
-    return {str(k).replace("-", "_"): v for k, v in data.items()}
+    values = {str(k).replace("-", "_"): v for k, v in data.items()}
+    if "objectives" in values:  # `objectives:` reads as `objective:` (a list either way)
+        if "objective" in values:
+            raise ValueError(f"{path}: give objective or objectives, not both")
+        values["objective"] = values.pop("objectives")
+    return values
 
 
 def explain(err: ValidationError) -> str:

@@ -1,5 +1,9 @@
 """The Tune trainable: build the space's model, fix it to the trial's genome, train it.
 
+Before training, the fixed model's inference latency is measured on the trial's device
+(:func:`measure_latency`, a few repeats: latency does not depend on the weights); a model
+over ``--max-latency-ms`` ends as ``status="rejected"`` without training.
+
 It runs in warm workers: the dataset is fetched from Ray's object store once per worker
 process (cached by object id) and the model factory is resolved once per process. Any
 exception of the candidate (a shape mismatch, a NaN loss, CUDA out of memory) becomes a
@@ -30,6 +34,7 @@ from raynas.datasets.sources import DatasetBundle
 from raynas.core.fixing import count_flops, count_parameters, fix
 from raynas.run.settings import trial_threads
 from raynas.run.space_source import SpaceSource
+from raynas.core.latency import measure_latency
 from raynas.core.measure import check_forward
 from raynas.results.store import Status
 from raynas.train.loop import limit_gpu_memory, select_device, train_model
@@ -48,6 +53,20 @@ class TrialSettings:
     cpus_per_trial: float
     gpus_per_trial: float
     max_batches_per_epoch: int | None = None
+    max_latency_ms: float | None = None
+
+
+#: Latency measuring in a trial: cheap (a few passes), median of the repeats.
+LATENCY_WARMUP = 3
+LATENCY_REPEATS = 7
+
+
+def over_latency_budget(latency_ms: float, max_latency_ms: float | None) -> str | None:
+    """The rejection text of a model slower than ``max_latency_ms``, else ``None``."""
+    if max_latency_ms is None or latency_ms <= max_latency_ms:
+        return None
+    return (f"rejected before training: latency {latency_ms:.3f} ms at batch 1 > "
+            f"--max-latency-ms {max_latency_ms:g}")
 
 
 class DataHandle:
@@ -95,6 +114,7 @@ def run_trial(config: dict[str, Any], settings: TrialSettings, data: DataHandle)
     torch.set_num_threads(trial_threads(settings.cpus_per_trial))
     base = {"order": config["order"], "started_at": started.isoformat(), **_placement()}
     params = flops = None
+    latency: dict[str, float] = {}
     curve: list[float] = []
     try:
         bundle = data.get()
@@ -106,6 +126,16 @@ def run_trial(config: dict[str, Any], settings: TrialSettings, data: DataHandle)
             limit_gpu_memory(settings.gpus_per_trial, device)
         check_forward(model, settings.input_shape, settings.num_classes)
         flops = count_flops(model, settings.input_shape)
+        latency = measure_latency(model, settings.input_shape, batch_size=settings.batch_size,
+                                  warmup=LATENCY_WARMUP, repeats=LATENCY_REPEATS,
+                                  device=device).to_row()
+        rejection = over_latency_budget(latency["latency_ms"], settings.max_latency_ms)
+        if rejection is not None:
+            tune.report({**base, "status": Status.REJECTED.value, "accuracy": math.nan, "loss": None,
+                         "epochs": 0, "train_seconds": 0.0, "error": rejection, "final": True,
+                         "params": params, "flops": flops, **latency,
+                         "finished_at": now_utc().isoformat()})
+            return
 
         def on_epoch(epoch: int, metrics: dict[str, Any]) -> None:
             curve.append(float(metrics["accuracy"]))
@@ -113,7 +143,7 @@ def run_trial(config: dict[str, Any], settings: TrialSettings, data: DataHandle)
                 tune.report({**base, "status": "running", "final": False, "params": params,
                              "flops": flops, "epoch": epoch, "epochs": epoch,
                              "accuracy": metrics["accuracy"], "loss": metrics["loss"],
-                             "accuracy_curve": list(curve),
+                             "accuracy_curve": list(curve), **latency,
                              "train_seconds": (now_utc() - started).total_seconds()})
 
         result = train_model(model, bundle, settings.epochs, batch_size=settings.batch_size,
@@ -127,5 +157,7 @@ def run_trial(config: dict[str, Any], settings: TrialSettings, data: DataHandle)
                  "epochs": None,
                  "train_seconds": (now_utc() - started).total_seconds(), "error": error_text(err)}
     tune.report({**base, **final, "final": True, "params": params, "flops": flops,
+                 "latency_ms": latency.get("latency_ms"),
+                 "latency_batch_ms": latency.get("latency_batch_ms"),
                  "accuracy_curve": curve,
                  "finished_at": now_utc().isoformat()})

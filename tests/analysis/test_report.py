@@ -10,7 +10,7 @@ import pytest
 from raynas.analysis.report import decision_frequencies
 from raynas.results.store import pareto_front, ranked, read_trials
 
-PLOTS = ("best.png", "pareto.png", "choices.png")
+PLOTS = ("best.png", "pareto.png", "hv.png", "choices.png", "curves.png")
 
 
 @pytest.mark.slow  # uses the real `raynas evolve` run
@@ -79,7 +79,7 @@ def test_report_out_option(cli, make_run, tmp_path):
     result = cli("report", run, "--out", tmp_path / "elsewhere")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "elsewhere").iterdir()) == \
-        ["best.png", "choices.png", "curves.png", "index.html", "pareto.png"]
+        ["best.png", "choices.png", "curves.png", "hv.png", "index.html", "pareto.png"]
 
 
 def _frame(rows):

@@ -75,7 +75,8 @@ def open_report(browser, index: Path, screenshot: str) -> dict:
 def check_images(shown: dict, report_dir: Path) -> None:
     import matplotlib.image as mpimg
 
-    assert sorted(i["src"] for i in shown["images"]) == ["best.png", "choices.png", "pareto.png"]
+    assert sorted(i["src"] for i in shown["images"]) == ["best.png", "choices.png", "hv.png",
+                                                          "pareto.png"]
     for image in shown["images"]:
         assert image["complete"] and image["width"] > 0, image
         height, width = mpimg.imread(report_dir / image["src"]).shape[:2]

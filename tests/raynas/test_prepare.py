@@ -112,7 +112,7 @@ def test_the_settings_kept_on_resume_are_marked_on_their_fields():
     assert set(fixed_on_resume()) == {
         "space", "dataset", "limit", "strategy", "population_size", "sample_size", "epochs",
         "batch_size", "lr", "max_batches_per_epoch", "seed", "max_params", "max_flops",
-        "scheduler", "grace_epochs", "reduction_factor"}
+        "objective", "max_latency_ms", "scheduler", "grace_epochs", "reduction_factor"}
 
 
 def test_a_plan_resolves_everything_before_ray(tmp_path):
