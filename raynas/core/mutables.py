@@ -415,7 +415,10 @@ def decision_indices(dimension: Dimension, decision: Any) -> list[int]:
 class _TorchModelReader:
     """Reads the mutables of a torch model for :class:`SearchSpace` (see ``register_model_reader``)."""
 
-    def space_of(self, model: nn.Module) -> SearchSpace:
+    def space_of(self, model: Any) -> SearchSpace:
+        if not isinstance(model, nn.Module) and callable(model):
+            model = model()  # a class or factory; one with value choices has imported
+            # raynas.core.values, whose reader (registered over this one) records them
         return bind_keys(model).space
 
     def apply(self, model: nn.Module, space: SearchSpace, genome: Genome) -> None:
@@ -427,7 +430,3 @@ class _TorchModelReader:
 
 
 register_model_reader(_TorchModelReader())
-
-# Value choices and Repeat build on the classes above; their reader also builds a model from
-# its class (``SearchSpace.from_model(Net)``) and replaces the one registered here.
-from raynas.core import values as _values  # noqa: E402,F401

@@ -32,7 +32,7 @@ def recover(run_dir: str | os.PathLike[str], schema: pa.Schema) -> list[str]:
     3. journal rows that no readable part holds (a killed driver's last rows, the rows of a
        corrupt part) are written to a new part.
     """
-    from raynas.results.store import write_part
+    from raynas.results.parts import write_part
 
     run_dir = Path(run_dir)
     trials_dir = run_dir / "trials"
@@ -69,7 +69,7 @@ def schema_of(run_dir: str | os.PathLike[str]) -> pa.Schema:
     """The run's row schema: its space's keys from ``run.json``, else the ``arch.`` columns of
     the journal's rows."""
     from raynas.results.errors import ResultsError
-    from raynas.results.store import ARCH_PREFIX, results_schema
+    from raynas.results.schema import ARCH_PREFIX, results_schema
 
     try:
         space = RunDir(run_dir).read_info().space or {}
@@ -88,7 +88,7 @@ def repair(run_dir: str | os.PathLike[str], compact: bool = False) -> list[str]:
     parts merged into one file (do that only while nobody reads the folder); returns what
     was done (a line saying all is well when nothing was)."""
     from raynas.results.errors import ResultsError
-    from raynas.results.store import compact_parts
+    from raynas.results.parts import compact_parts
 
     run = RunDir(run_dir)
     if not run.trials_dir.is_dir():

@@ -32,110 +32,19 @@ import json
 import math
 import os
 import time
-import uuid
-from enum import Enum
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from raynas.core.files import atomic_write
-from raynas.core.space import SearchSpace
 from raynas.results.errors import ResultsError
 from raynas.results.journal import (JournalAppender, journal_path, journal_rows, read_journal,
                                     write_error)
 from raynas.results.run_dir import RunDir, RunInfo
-
-
-
-class Status(str, Enum):
-    """A row's status: the one list of them (``Status.COMPLETED == "completed"``)."""
-
-    COMPLETED = "completed"  # trained; accuracy is its validation accuracy
-    FAILED = "failed"        # the candidate raised (shape error, NaN loss, OOM) or was lost
-    REJECTED = "rejected"    # screened out before training (--max-params, --max-flops,
-                             # --max-latency-ms)
-    STOPPED = "stopped"      # early-stopped by a scheduler (--scheduler); accuracy: its last
-
-    def __str__(self) -> str:
-        return self.value
-
-
-STATUSES = tuple(status.value for status in Status)
-#: The ``stage`` of a one-shot run's row (null for ``evolve`` rows).
-STAGES = ("oneshot", "retrain")
-ARCH_PREFIX = "arch."
-
-# Fixed columns, in order; one ``arch.<key>`` string column per mutable key follows ``genome``.
-BASE_COLUMNS: list[tuple[str, pa.DataType]] = [
-    ("trial_id", pa.string()),
-    ("order", pa.int64()),
-    ("status", pa.string()),
-    ("genome", pa.string()),
-    ("parent_trial_id", pa.string()),
-    ("accuracy", pa.float64()),
-    ("loss", pa.float64()),
-    ("params", pa.int64()),
-    ("flops", pa.int64()),
-    ("latency_ms", pa.float64()),
-    ("latency_batch_ms", pa.float64()),
-    ("epochs", pa.int64()),
-    ("accuracy_curve", pa.string()),
-    ("train_seconds", pa.float64()),
-    ("samples_per_second", pa.float64()),
-    ("node", pa.string()),
-    ("node_ip", pa.string()),
-    ("gpu_ids", pa.string()),
-    ("started_at", pa.timestamp("ms", tz="UTC")),
-    ("finished_at", pa.timestamp("ms", tz="UTC")),
-    ("error", pa.string()),
-    ("strategy", pa.string()),
-    ("seed", pa.int64()),
-    ("stage", pa.string()),
-]
-
-
-def results_schema(keys: Sequence[str]) -> pa.Schema:
-    """The Parquet schema of a run whose space has ``keys``."""
-    fields = []
-    for name, dtype in BASE_COLUMNS:
-        fields.append(pa.field(name, dtype))
-        if name == "genome":
-            fields.extend(pa.field(ARCH_PREFIX + key, pa.string()) for key in keys)
-    return pa.schema(fields)
-
-
-def arch_value(decision: Any) -> str:
-    """A decision as an ``arch.<key>`` cell: a candidate name or a value choice's string as
-    is, JSON for an input list or a value choice's number (``"32"``, ``"0.5"``)."""
-    return decision if isinstance(decision, str) else json.dumps(decision)
-
-
-def genome_text(genome: Mapping[str, Any]) -> str:
-    """A genome as the ``genome`` column's text: the one canonical form (see
-    :meth:`SearchSpace.genome_id`), equal for equal genomes."""
-    return SearchSpace.genome_id(genome)
-
-
-def make_row(keys: Sequence[str], genome: Mapping[str, Any], **values: Any) -> dict[str, Any]:
-    """A row with ``genome`` as JSON text plus one ``arch.<key>`` column per key."""
-    status = values.get("status")
-    if status not in STATUSES:
-        raise ValueError(f"status must be one of {list(STATUSES)}, got {status!r}")
-    values["status"] = Status(status).value
-    stage = values.get("stage")
-    if stage is not None and stage not in STAGES:
-        raise ValueError(f"stage must be one of {list(STAGES)} or None, got {stage!r}")
-    row: dict[str, Any] = {name: None for name, _ in BASE_COLUMNS}
-    unknown = set(values) - set(row)
-    if unknown:
-        raise ValueError(f"unknown result columns {sorted(unknown)}; known: {list(row)}")
-    row.update(values)
-    row["genome"] = genome_text(genome)
-    for key in keys:
-        row[ARCH_PREFIX + key] = arch_value(genome[key])
-    return row
+from raynas.results.parts import compact_parts, write_part  # noqa: F401  (re-exported)
+from raynas.results.schema import (ARCH_PREFIX, BASE_COLUMNS, STAGES, STATUSES,  # noqa: F401
+                                   Status, arch_value, genome_text, make_row, results_schema)
 
 
 class ResultsWriter:
@@ -210,51 +119,6 @@ class ResultsWriter:
                 compact_parts(self.trials_dir, self.schema)
         finally:
             self._lock.release()
-
-
-def write_part(trials_dir: Path, schema: pa.Schema, rows: Sequence[Mapping[str, Any]],
-               tag: str = "") -> Path:
-    """``rows`` as a new part file (atomic: a hidden temporary file, then ``os.replace``)."""
-    table = pa.Table.from_pylist([_coerce(row) for row in rows], schema=schema)
-    name = f"part-{time.time_ns():020d}-{tag or uuid.uuid4().hex[:8]}.parquet"
-    try:
-        return _write_parquet(table, trials_dir / name)
-    except OSError as err:
-        raise write_error(trials_dir / name, err) from None
-
-
-def _coerce(row: Mapping[str, Any]) -> dict[str, Any]:
-    """Timestamps given as ISO text (from the journal) back to datetimes."""
-    from datetime import datetime
-
-    out = dict(row)
-    for name in ("started_at", "finished_at"):
-        if isinstance(out.get(name), str):
-            out[name] = datetime.fromisoformat(out[name])
-    return out
-
-
-def _write_parquet(table: pa.Table, path: Path) -> Path:
-    return atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
-
-
-def compact_parts(trials_dir: Path, schema: pa.Schema) -> int:
-    """Merge every part file into one; returns how many parts were merged.
-
-    The merged file lands before the old parts go, so a plain reader listing the folder in
-    that instant may see a row twice or miss a file: call it only when no one reads (``raynas
-    repair --compact``), never while a run writes.
-    """
-    parts = sorted(trials_dir.glob("part-*.parquet"))
-    if len(parts) <= 1:
-        return 0
-    table = pa.concat_tables([pq.read_table(p, schema=schema) for p in parts])
-    table = table.sort_by([("order", "ascending")])
-    merged = _write_parquet(table, trials_dir / f"part-{time.time_ns():020d}-compact.parquet")
-    for part in parts:
-        if part != merged:
-            part.unlink()
-    return len(parts)
 
 
 def read_trials(run_dir: str | os.PathLike[str], include_journal: bool = True,
