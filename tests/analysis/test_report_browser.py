@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from raynas.results.store import ranked, read_trials
+from raynas.results.store import ranked_genomes, read_trials
 
 pytestmark = pytest.mark.slow
 
@@ -58,10 +58,12 @@ def open_report(browser, index: Path, screenshot: str) -> dict:
     images = page.eval_on_selector_all(
         "img", "els => els.map(e => ({src: e.getAttribute('src'), complete: e.complete, "
                "width: e.naturalWidth, height: e.naturalHeight}))")
-    top_rows = page.locator("xpath=//h2[starts-with(., 'Top')]/following-sibling::*[1]"
-                            "[self::table]//tr[td]")
+    # the first table after the "Top ..." heading, before the next heading
+    top_rows = page.locator("xpath=//h2[starts-with(., 'Top')]/following-sibling::*"
+                            "[self::table or self::h2][1][self::table]//tr[td]")
+    # the top table is per genome; its last column lists the genome's trials, best first
     shown = {"images": images, "top_rows": top_rows.count(),
-             "top_ids": [top_rows.nth(i).locator("td").nth(1).inner_text()
+             "top_ids": [top_rows.nth(i).locator("td").last.inner_text().split(", ")[0]
                          for i in range(top_rows.count())],
              "text": page.inner_text("body"), "problems": problems}
     path = index.parent / screenshot
@@ -75,8 +77,8 @@ def open_report(browser, index: Path, screenshot: str) -> dict:
 def check_images(shown: dict, report_dir: Path) -> None:
     import matplotlib.image as mpimg
 
-    assert sorted(i["src"] for i in shown["images"]) == ["best.png", "choices.png", "hv.png",
-                                                          "pareto.png"]
+    assert sorted(i["src"] for i in shown["images"]) == ["best.png", "choices.png", "curves.png",
+                                                          "hv.png", "pareto.png"]
     for image in shown["images"]:
         assert image["complete"] and image["width"] > 0, image
         height, width = mpimg.imread(report_dir / image["src"]).shape[:2]
@@ -100,15 +102,18 @@ def test_report_of_a_real_run_in_chromium(browser, cli, real_run):
     shown = open_report(browser, real_run / "report" / "index.html", "report_screenshot.png")
     assert shown["problems"] == []
     check_images(shown, real_run / "report")
-    expected = list(ranked(read_trials(real_run)).head(10)["trial_id"])
+    expected = list(ranked_genomes(read_trials(real_run)).head(10)["trial_id"])
     assert shown["top_rows"] == len(expected) >= 1
     assert shown["top_ids"] == expected
 
 
 def test_report_of_a_run_in_progress_in_chromium(browser, cli, make_run):
+    from filelock import FileLock
+
     run = make_run("live", ["completed", "failed", "completed", "completed", "rejected"],
                    journal_only=True)
-    assert cli("report", run).returncode == 0
+    with FileLock(str(run / ".writer.lock")):  # a live driver holds it: the run is in progress
+        assert cli("report", run).returncode == 0
     shown = open_report(browser, run / "report" / "index.html",
                         "report_screenshot_in_progress.png")
     assert shown["problems"] == []
