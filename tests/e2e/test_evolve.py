@@ -23,7 +23,8 @@ def test_default_job_reaches_ninety_percent(run_cli, tmp_path):
     assert frame["genome"].head(4).is_unique and frame["genome"].nunique() == 4
     assert "every genome of the space was tried; 8 trial(s)" in result.stdout
     assert frame["accuracy"].max() > 0.9
-    assert frame["order"].tolist() == list(range(1, 13))
+    # part files are only added while a run writes: rows come in the order trials finished
+    assert sorted(frame["order"]) == list(range(1, 13))
     assert frame["trial_id"].is_unique
     assert f"results: {out}" in result.stdout and "best: accuracy" in result.stdout
     # every genome is valid for the space and its arch columns agree with it
