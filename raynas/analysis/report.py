@@ -36,12 +36,12 @@ from typing import Any, Mapping, Sequence
 
 
 from raynas.core.files import check_writable
-from raynas.results.store import (ARCH_PREFIX, ResultsError, Status, accuracy_curve, completed,
-                                  counts, journal_path, pareto_front, ranked, ranked_genomes,
+from raynas.results.store import (ARCH_PREFIX, Status, accuracy_curve, completed,
+                                  counts, pareto_front, ranked, ranked_genomes,
                                   read_trials)
 from raynas.results.objectives import (DEFAULT_OBJECTIVES, format_metric, front_lines,
                                       hypervolume_curve, objective_front, run_objectives)
-from raynas.results.run_dir import RunDir, RunInfo
+from raynas.results.run_dir import RunDir
 from raynas.results.stages import inherited_vs_retrained, is_oneshot_run
 
 TOP_FRACTION = 0.1

@@ -9,7 +9,6 @@ Time per ask+tell counts the strategy's own calls only, not the table look-up.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -36,6 +35,14 @@ class BenchRow:
     us_per_call: float  # mean seconds per ask+tell, in microseconds
 
 
+def find_row(rows: Sequence[Any], strategy: str, budget: int) -> Any:
+    """The row of ``strategy`` at ``budget`` among a bench's rows; ``KeyError`` if none."""
+    for row in rows:
+        if row.strategy == strategy and row.budget == budget:
+            return row
+    raise KeyError(f"no result for strategy {strategy!r} at budget {budget}")
+
+
 @dataclass
 class BenchResult:
     """What :func:`run_bench` measured (``to_dict`` is JSON-able)."""
@@ -48,10 +55,7 @@ class BenchResult:
     values: dict[str, dict[int, list[float]]] = field(repr=False, default_factory=dict)
 
     def row(self, strategy: str, budget: int) -> BenchRow:
-        for row in self.rows:
-            if row.strategy == strategy and row.budget == budget:
-                return row
-        raise KeyError(f"no result for strategy {strategy!r} at budget {budget}")
+        return find_row(self.rows, strategy, budget)
 
     def to_dict(self) -> dict[str, Any]:
         return {"rows": [asdict(r) for r in self.rows], "us_per_call": self.us_per_call,

@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from raynas.bench.nb201 import find_row
 from raynas.bench.table import NB201Table, load_table, nasbench201_space
 from raynas.strategies.pareto import hypervolume, non_dominated
 
@@ -95,10 +96,7 @@ class MOResult:
     values: dict[str, dict[int, list[float]]] = field(repr=False, default_factory=dict)
 
     def row(self, strategy: str, budget: int) -> MORow:
-        for row in self.rows:
-            if row.strategy == strategy and row.budget == budget:
-                return row
-        raise KeyError(f"no result for strategy {strategy!r} at budget {budget}")
+        return find_row(self.rows, strategy, budget)
 
     def to_dict(self) -> dict[str, Any]:
         return {"objectives": self.objectives, "rows": [asdict(r) for r in self.rows],

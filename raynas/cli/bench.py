@@ -137,7 +137,7 @@ def bench_fidelity_command(schedulers: str, seeds: str, space: str, strategy: st
     Real `raynas evolve` runs on the digits data; prints epochs trained, wall time and the
     best full-fidelity accuracy per run, then medians over the seeds against fifo.
     """
-    from raynas.bench.fidelity import format_runs, format_summary, run_bench, summary_rows
+    from raynas.bench.fidelity import FidelityRun, format_runs, format_summary, run_bench, summary_rows
     from raynas.run.settings import SCHEDULERS
 
     names = [n.strip() for n in schedulers.split(",") if n.strip()]
@@ -149,7 +149,7 @@ def bench_fidelity_command(schedulers: str, seeds: str, space: str, strategy: st
     tuned = {k: v for k, v in (("grace_epochs", grace_epochs),
                                ("reduction_factor", reduction_factor)) if v is not None}
 
-    def show(run: Any) -> None:
+    def show(run: "FidelityRun") -> None:
         click.echo(f"{run.scheduler} seed {run.seed}: {run.epochs_trained} epochs, "
                    f"{run.wall_seconds:.1f} s, best {run.best_accuracy}", err=True)
 

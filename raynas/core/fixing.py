@@ -90,7 +90,6 @@ class FixedLayerChoice(nn.Module):
         return f"key={self.key!r}, chosen={[self.names[i] for i in self.chosen]}"
 
 
-MaskedLayer = FixedLayerChoice  # the former name of the return_mask case
 
 
 def _replacement(mutable: Mutable, indices: list[int],

@@ -39,8 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from raynas.results.errors import ResultsError
-from raynas.results.journal import (JournalAppender, journal_path, journal_rows, read_journal,
-                                    write_error)
+from raynas.results.journal import JournalAppender, journal_path, read_journal
 from raynas.results.run_dir import RunDir, RunInfo
 from raynas.results.parts import compact_parts, write_part  # noqa: F401  (re-exported)
 from raynas.results.schema import (ARCH_PREFIX, BASE_COLUMNS, STAGES, STATUSES,  # noqa: F401
@@ -355,9 +354,9 @@ def history(frame: Any) -> Iterable[tuple[dict[str, Any], float | None, int | No
     completed and stopped rows tell their accuracy at the epochs they trained (the
     fidelity); failed and rejected rows tell ``None``."""
     epochs = frame["epochs"] if "epochs" in frame else [None] * len(frame)
-    for genome_text, status, accuracy, trained in zip(frame["genome"], frame["status"],
+    for text, status, accuracy, trained in zip(frame["genome"], frame["status"],
                                                       frame["accuracy"], epochs):
         told = status in (Status.COMPLETED, Status.STOPPED) and accuracy == accuracy \
             and accuracy is not None
         fidelity = int(trained) if told and trained is not None and trained == trained else None
-        yield json.loads(genome_text), (float(accuracy) if told else None), fidelity
+        yield json.loads(text), (float(accuracy) if told else None), fidelity
