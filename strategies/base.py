@@ -151,8 +151,7 @@ class Strategy(ABC):
         if not self._seen:
             raise ValueError("reevaluate() needs a genome proposed or told before; call ask() "
                              "first")
-        failed_only = self._failed_only()
-        known = [key for key in self._seen if key not in failed_only]
+        known = self._reevaluable()
         if not known:
             raise SpaceExhausted(
                 f"every genome proposed so far ({len(self._seen)}) failed each time it was "
@@ -163,13 +162,28 @@ class Strategy(ABC):
         self._last_parent = None
         return self._enc.decode(self._code_of_key(key))
 
-    def _failed_only(self) -> set[Any]:
-        """Keys of the genomes told at least once and only ever as failed."""
-        failed: set[Any] = set()
-        succeeded: set[Any] = set()
-        for code, value in self._history:
-            (failed if value is None else succeeded).add(self._enc.key(code))
-        return failed - succeeded
+    def _reevaluable(self) -> list[Any]:
+        """Keys of the known genomes, in the order first seen, less those told only as
+        failed (kept between calls while no genome is seen and no failure changes)."""
+        token = (len(self._seen), self._failed_changes)
+        if self._reevaluable_token != token:
+            self._reevaluable_keys = [key for key in self._seen if key not in self._failed_only]
+            self._reevaluable_token = token
+        return self._reevaluable_keys
+
+    def _record(self, key: Hashable, code: tuple[int, ...], result: Result | None,
+                fidelity: int | None) -> None:
+        """Append a told result to the history (and to the failed-only bookkeeping)."""
+        self._history.append((code, result))
+        self._fidelities.append(fidelity)
+        if result is not None:
+            self._succeeded.add(key)
+            if key in self._failed_only:
+                self._failed_only.discard(key)
+                self._failed_changes += 1
+        elif key not in self._succeeded and key not in self._failed_only:
+            self._failed_only.add(key)
+            self._failed_changes += 1
 
     def tell(self, genome: Mapping[str, Any],
              value: float | Mapping[str, float | None] | None,
@@ -188,8 +202,7 @@ class Strategy(ABC):
             else:
                 del self._pending[key]
         self._seen[key] = None
-        self._history.append((code, result))
-        self._fidelities.append(fidelity)
+        self._record(key, code, result, fidelity)
         self._observe(code, self._signed(result), fidelity)
 
     def _signed(self, result: Result | None) -> Any:
@@ -370,8 +383,7 @@ class Strategy(ABC):
         for (genome, value), fidelity in zip(state["history"], fidelities):
             code = encode(genome)
             result = self._as_result(value)
-            self._history.append((code, result))
-            self._fidelities.append(fidelity)
+            self._record(key(code), code, result, fidelity)
             self._observe(code, self._signed(result), fidelity)
         for genome in state["seen"]:
             self._seen[key(encode(genome))] = None
@@ -389,6 +401,11 @@ class Strategy(ABC):
     def _clear(self) -> None:
         self._history: list[tuple[tuple[int, ...], Result | None]] = []
         self._fidelities: list[int | None] = []  # one per history entry
+        self._succeeded: set[Hashable] = set()   # keys told with a result at least once
+        self._failed_only: set[Hashable] = set()  # keys told, only ever as failed
+        self._failed_changes = 0
+        self._reevaluable_token: tuple[int, int] | None = None
+        self._reevaluable_keys: list[Hashable] = []
         self._seen: dict[Hashable, None] = {}  # proposed or told keys, insertion-ordered
         self._pending: dict[Hashable, int] = {}
         self._parents: dict[Hashable, tuple[int, ...]] = {}

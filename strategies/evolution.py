@@ -14,7 +14,7 @@ import numpy as np
 
 from raynas.core.space import SearchSpace, SeedLike
 from raynas.strategies.base import Strategy, fidelity_key
-from raynas.strategies.pareto import crowding_distance, hypervolume_improvement, pareto_ranks
+from raynas.strategies.pareto import best_improvement, crowding_distance, pareto_ranks
 from raynas.strategies.surrogate import RankRidge
 
 MODELS = ("ridge", None)
@@ -228,13 +228,19 @@ class RegularizedEvolution(Strategy):
         predicted = np.column_stack([features @ m.sample_weights(rng) for m in self._surrogates])
         if not self._front_index:
             return int(np.argmax(predicted.sum(axis=1)))
-        observed = np.column_stack([m.targets() for m in self._surrogates])
-        front = -observed[self._front_index]
+        models = self._surrogates
+        if all(m.current for m in models):
+            observed = np.column_stack([m.targets() for m in models])
+            front = -observed[self._front_index]
+        else:  # a long run: the models lag the newest results a little (see RankRidge)
+            observed = np.column_stack([m.targets() for m in models])
+            front = -np.column_stack([m.scores(self._front_values[:, j])
+                                      for j, m in enumerate(models)])
         candidates = -predicted
         reference = (-observed).max(axis=0) + 1.0
-        gain = hypervolume_improvement(front, candidates, reference)
-        if gain.max() > 0:
-            return int(np.argmax(gain))
+        best, gain = best_improvement(front, candidates, reference, front_is_non_dominated=True)
+        if gain > 0:
+            return best
         # no predicted improvement: the smallest uniform shift that makes a candidate
         # non-dominated (additive epsilon indicator against the front)
         shift = (candidates[:, None, :] - front[None, :, :]).min(axis=2).max(axis=1)

@@ -9,30 +9,81 @@ that concurrent asks explore different candidates and exploration fades as resul
 
 from __future__ import annotations
 
-from statistics import NormalDist
+from typing import NamedTuple
 
 import numpy as np
 
-_NORMAL = NormalDist()
+# Wichura's AS241 rational approximations of the normal quantile (Applied Statistics 37(3),
+# 1988), the algorithm behind ``statistics.NormalDist.inv_cdf``, coefficients highest first
+_CENTRAL_NUM = (2.5090809287301226727e+3, 3.3430575583588128105e+4, 6.7265770927008700853e+4,
+                4.5921953931549871457e+4, 1.3731693765509461125e+4, 1.9715909503065514427e+3,
+                1.3314166789178437745e+2, 3.3871328727963666080e+0)
+_CENTRAL_DEN = (5.2264952788528545610e+3, 2.8729085735721942674e+4, 3.9307895800092710610e+4,
+                2.1213794301586595867e+4, 5.3941960214247511077e+3, 6.8718700749205790830e+2,
+                4.2313330701600911252e+1, 1.0)
+_TAIL_NUM = (7.7454501427834140764e-4, 2.2723844989269184583e-2, 2.4178072517745061177e-1,
+             1.2704582524523683826e+0, 3.6478483247632046050e+0, 5.7694972214606914055e+0,
+             4.6303378461565452959e+0, 1.4234371107496835773e+0)
+_TAIL_DEN = (1.0507500716444168432e-9, 5.4759380849953449460e-4, 1.5198666563616457197e-2,
+             1.4810397642748007459e-1, 6.8976733498510000455e-1, 1.6763848301838038494e+0,
+             2.0531916266377588219e+0, 1.0)
+_FAR_NUM = (2.0103343992922881327e-7, 2.7115555687434875782e-5, 1.2426609473880784386e-3,
+            2.6532189526576123093e-2, 2.9656057182850489123e-1, 1.7848265399172913358e+0,
+            5.4637849111641143699e+0, 6.6579046435011037772e+0)
+_FAR_DEN = (2.0442631033899397856e-15, 1.4215117583164458887e-7, 1.8463183175100546818e-5,
+            7.8686913114561325910e-4, 1.4875361290850614853e-2, 1.3692988092273580531e-1,
+            5.9983220655588793769e-1, 1.0)
+_CENTRAL = np.array([_CENTRAL_NUM, _CENTRAL_DEN])
+_TAIL = np.array([_TAIL_NUM, _TAIL_DEN])
+_FAR = np.array([_FAR_NUM, _FAR_DEN])
 
 
 def normal_quantile(p: np.ndarray) -> np.ndarray:
-    """The standard normal quantile of each ``p`` in (0, 1) (``statistics.NormalDist``)."""
+    """The standard normal quantile of each ``p`` in (0, 1), vectorised (AS241, the
+    algorithm of ``statistics.NormalDist.inv_cdf``: the same values to rounding)."""
     p = np.asarray(p, dtype=float)
-    return np.array([_NORMAL.inv_cdf(float(v)) for v in p.ravel()]).reshape(p.shape)
+    q = p - 0.5
+    central = np.abs(q) <= 0.425
+    if central.all():
+        top, bottom = _horner(_CENTRAL, 0.180625 - q * q)
+        return q * top / bottom
+    out = np.empty_like(p)
+    qc = q[central]
+    top, bottom = _horner(_CENTRAL, 0.180625 - qc * qc)
+    out[central] = qc * top / bottom
+    tails = ~central
+    qt = q[tails]
+    r = np.sqrt(-np.log(np.where(qt <= 0.0, p[tails], 1.0 - p[tails])))
+    near = r <= 5.0
+    x = np.empty_like(r)
+    for mask, coefficients, shift in ((near, _TAIL, 1.6), (~near, _FAR, 5.0)):
+        if mask.any():
+            top, bottom = _horner(coefficients, r[mask] - shift)
+            x[mask] = top / bottom
+    out[tails] = np.where(qt < 0.0, -x, x)
+    return out
 
 
-_SCORES: dict[int, np.ndarray] = {}
+def _horner(coefficients: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """The numerator and denominator polynomials (rows of ``coefficients``, highest degree
+    first) at ``r``, shape ``(2, len(r))``."""
+    values = np.repeat(coefficients[:, :1], len(r), axis=1)
+    for column in coefficients.T[1:]:
+        values *= r
+        values += column[:, None]
+    return values
+
+
+_LAST_SCORES: list[np.ndarray] = [np.zeros(0)]  # the last n's scores (models of one run share n)
 
 
 def _normal_scores(n: int) -> np.ndarray:
-    """``normal_quantile((i + 0.5) / n)`` for ``i < n`` (cached for small ``n``; read-only)."""
-    scores = _SCORES.get(n)
-    if scores is None:
+    """``normal_quantile((i + 0.5) / n)`` for ``i < n`` (read-only)."""
+    scores = _LAST_SCORES[0]
+    if len(scores) != n:
         scores = normal_quantile((np.arange(n) + 0.5) / n)
         scores.flags.writeable = False
-        if n <= 4096:
-            _SCORES[n] = scores
+        _LAST_SCORES[0] = scores
     return scores
 
 
@@ -55,19 +106,28 @@ class RankRidge:
     ``add(x, y)`` appends one observation (higher ``y`` is better); ``sample_weights(rng)``
     draws weights from the posterior ``N(mean, s2 * (X'X + alpha*I)^-1)`` where ``s2`` is the
     residual variance (with one unit pseudo-observation); ``predict`` is ``features @ w``.
-    Cost per fit: O(n * F + F^3) for n observations and F features.
+    Cost per fit: O(n log n + n * F + F^3) for n observations and F features.
+
+    Refits: after every ``add`` up to ``exact_until`` observations; beyond, when the
+    observations have grown by ``stale_fraction`` since the last fit (at 10,000 results the
+    model then lags at most 2% of them and a fit is amortised over 200 adds, which keeps an
+    ask+tell under a millisecond). :attr:`current` says whether the fit covers every
+    observation; :meth:`scores` places any value on the fit's rank scale.
     """
 
-    def __init__(self, n_features: int, alpha: float = 1.0, capacity: int = 64):
+    def __init__(self, n_features: int, alpha: float = 1.0, capacity: int = 64,
+                 exact_until: int = 256, stale_fraction: float = 0.02):
         if alpha <= 0:
             raise ValueError(f"alpha must be > 0, got {alpha}; use e.g. alpha=1.0")
         self.n_features = n_features
         self.alpha = float(alpha)
+        self.exact_until = int(exact_until)
+        self.stale_fraction = float(stale_fraction)
         self._x = np.empty((capacity, n_features))
         self._y = np.empty(capacity)
         self._xtx = np.zeros((n_features, n_features))
         self.n = 0
-        self._fit: tuple[np.ndarray, np.ndarray, float, np.ndarray] | None = None
+        self._fit: _Fit | None = None
 
     def add(self, x: np.ndarray, y: float) -> None:
         """Append one observation (feature row ``x``, value ``y``)."""
@@ -78,30 +138,61 @@ class RankRidge:
         self._y[self.n] = y
         self._xtx += np.outer(x, x)
         self.n += 1
-        self._fit = None
 
-    def _posterior(self) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
-        if self._fit is None:
-            x, t = self._x[:self.n], rank_scores(self._y[:self.n])
+    @property
+    def current(self) -> bool:
+        """Whether the fit the model uses now covers every observation."""
+        return self._posterior().n == self.n
+
+    def _due(self) -> bool:
+        fit = self._fit
+        return (fit is None or self.n <= self.exact_until
+                or self.n - fit.n >= max(1, int(fit.n * self.stale_fraction + 1e-9)))
+
+    def _posterior(self) -> "_Fit":
+        if self._fit is None or (self._fit.n != self.n and self._due()):
+            n = self.n
+            x, y = self._x[:n], self._y[:n]
+            t = rank_scores(y)
             a = self._xtx + self.alpha * np.eye(self.n_features)
             chol = np.linalg.cholesky(a)
             mean = np.linalg.solve(a, x.T @ t)
             resid = t - x @ mean
-            s2 = (float(resid @ resid) + 1.0) / (self.n + 1.0)
-            self._fit = (mean, chol, s2, t)
+            s2 = (float(resid @ resid) + 1.0) / (n + 1.0)
+            self._fit = _Fit(n, mean, chol, s2, t, y)
         return self._fit
 
     def targets(self) -> np.ndarray:
-        """The rank scores the model is fitted to, one per observation, in ``add`` order."""
+        """The rank scores the model is fitted to, one per observation it covers, in ``add``
+        order (every observation when :attr:`current`)."""
         if self.n == 0:
             return np.zeros(0)
-        return self._posterior()[3]
+        return self._posterior().targets
+
+    def scores(self, y: np.ndarray) -> np.ndarray:
+        """Values on the fit's rank scale: the normal score of each value's mid-rank among the
+        fitted observations (an observed value without ties gets its own target)."""
+        fit = self._posterior()
+        y = np.asarray(y, dtype=float)
+        observed = np.sort(fit.values)
+        rank = (np.searchsorted(observed, y, "left") + np.searchsorted(observed, y, "right")
+                - 1) / 2.0
+        return normal_quantile((np.clip(rank, 0, fit.n - 1) + 0.5) / fit.n)
 
     def sample_weights(self, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
         """One posterior draw of the weights (``scale`` multiplies its spread)."""
         if self.n == 0:
             return rng.standard_normal(self.n_features)
-        mean, chol, s2, _ = self._posterior()
+        fit = self._posterior()
         z = rng.standard_normal(self.n_features)
         # w = mean + sqrt(s2) * L^-T z has covariance s2 * (L L^T)^-1
-        return mean + scale * np.sqrt(s2) * np.linalg.solve(chol.T, z)
+        return fit.mean + scale * np.sqrt(fit.s2) * np.linalg.solve(fit.chol.T, z)
+
+
+class _Fit(NamedTuple):
+    n: int                # observations covered
+    mean: np.ndarray
+    chol: np.ndarray
+    s2: float
+    targets: np.ndarray   # rank scores, in add order
+    values: np.ndarray    # the covered values, in add order

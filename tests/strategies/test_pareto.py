@@ -7,8 +7,9 @@ import itertools
 import numpy as np
 import pytest
 
-from raynas.strategies.pareto import (crowding_distance, dominates_matrix, hypervolume,
-                                      hypervolume_improvement, non_dominated, pareto_ranks)
+from raynas.strategies.pareto import (best_improvement, crowding_distance, dominates_matrix,
+                                      hypervolume, hypervolume_improvement, non_dominated,
+                                      pareto_ranks)
 
 
 def brute_ranks(points: np.ndarray) -> np.ndarray:
@@ -83,3 +84,41 @@ def test_hypervolume_improvement_is_the_difference(m) -> None:
         base = hypervolume(front, ref) if len(front) else 0.0
         want = [hypervolume(np.vstack([front, c]), ref) - base for c in candidates]
         assert got == pytest.approx(want, abs=1e-12)
+
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_hypervolume_improvement_on_large_fronts_with_dominated_points(m) -> None:
+    # fronts of 60-200 points (the 3-D sweep runs in chunks) and a front holding dominated
+    # points, which the caller may pass with front_is_non_dominated=True
+    rng = np.random.default_rng(7 + m)
+    ref = np.ones(m)
+    points = rng.random((200, m))
+    front = points[non_dominated(points)]
+    candidates = rng.random((40, m)) * 0.9
+    base = hypervolume(front, ref)
+    want = [hypervolume(np.vstack([front, c]), ref) - base for c in candidates]
+    assert hypervolume_improvement(front, candidates, ref) == pytest.approx(want, abs=1e-12)
+    assert hypervolume_improvement(points, candidates, ref, front_is_non_dominated=True) == \
+        pytest.approx(want, abs=1e-12)
+
+
+@pytest.mark.parametrize("m", [2, 3, 4])
+def test_best_improvement_is_the_argmax_of_the_improvements(m) -> None:
+    rng = np.random.default_rng(30 + m)
+    ref = np.ones(m)
+    positive = 0
+    for _ in range(40):
+        points = rng.random((int(rng.integers(1, 80)), m))
+        front = points[non_dominated(points)]
+        candidates = rng.random((50, m)) * rng.uniform(0.5, 1.2)
+        gains = hypervolume_improvement(front, candidates, ref)
+        index, gain = best_improvement(front, candidates, ref)
+        if gains.max() > 0:
+            positive += 1
+            assert index == int(np.argmax(gains))
+            assert gain == pytest.approx(gains.max(), abs=1e-12)
+        else:
+            assert gain == 0.0
+    assert positive >= 10  # the comparison above ran on real improvements
+    with pytest.raises(ValueError, match="at least one candidate"):
+        best_improvement(front, np.zeros((0, m)), ref)
