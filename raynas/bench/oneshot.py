@@ -10,8 +10,14 @@
    same ``standalone_epochs`` and seed for every genome, as Ray tasks), and reports Kendall's
    tau between the two accuracies, and the time per candidate of both (their ratio).
 
+``against_evolve()`` (``--against-evolve``) runs ``raynas oneshot`` end to end (supernet, search,
+retraining of the top genomes), then ``raynas evolve`` on the same space, data and epochs per
+trial for the same wall time (a ``raynas evolve`` process interrupted as with Ctrl-C, which
+keeps every finished trial), and compares the best validation accuracy of each.
+
 Run it with ``python -m raynas.bench.oneshot`` (``--help`` for the options). Targets on 2
-CPUs: tau >= 0.5; 2,000 candidates in under 5 minutes after the supernet is trained.
+CPUs: tau >= 0.5; 2,000 candidates in under 5 minutes after the supernet is trained; the
+retrained best at least as good as ``evolve``'s in the same time.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["OneShotBenchResult", "oneshot_bench"]
+__all__ = ["OneShotBenchResult", "against_evolve", "oneshot_bench"]
 
 
 @dataclass
@@ -140,6 +146,55 @@ def oneshot_bench(space: str = "nasbench201-small", *, supernet_epochs: int = 30
         standalone_accuracy=accuracy)
 
 
+def against_evolve(space: str = "nasbench201-small", *, supernet_epochs: int = 30,
+                   candidates: int = 2000, retrain_top_k: int = 3, epochs: int = 10,
+                   workers: int = 2, seed: int = 0, out: str | Path | None = None,
+                   echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """``raynas oneshot`` end to end, then ``raynas evolve`` given its wall time (see the
+    module docstring); returns both runs' wall time, trials and best validation accuracy.
+    Runs on a local Ray of its own (none may be running in this process)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from raynas.oneshot.run import oneshot
+    from raynas.oneshot.settings import OneshotSettings
+    from raynas.results.store import Status, read_trials
+
+    folder = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="raynas-vs-evolve-"))
+    started = time.perf_counter()
+    oneshot(OneshotSettings(space=space, dataset="digits", supernet_epochs=supernet_epochs,
+                            candidates=candidates, retrain_top_k=retrain_top_k,
+                            retrain_epochs=epochs, workers=workers, seed=seed,
+                            out=str(folder / "oneshot")), quiet=True)
+    wall = time.perf_counter() - started
+    rows = read_trials(folder / "oneshot")
+    retrained = rows[(rows["stage"] == "retrain") & (rows["status"] == Status.COMPLETED)]
+    echo(f"oneshot: {wall:.0f} s, best retrained accuracy {retrained['accuracy'].max():.4f} "
+         f"({len(retrained)} retrained, {epochs} epochs each)")
+
+    command = [sys.executable, "-m", "raynas.cli.main", "evolve", "--space", space,
+               "--dataset", "digits", "--epochs", str(epochs), "--trials", "100000",
+               "--seed", str(seed), "--out", str(folder / "evolve")]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "RAY_ADDRESS": ""})
+    try:
+        process.wait(timeout=wall)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGINT)  # Ctrl-C: the run stops, finished trials kept
+        process.wait(timeout=120)
+    trials = read_trials(folder / "evolve")
+    done = trials[trials["status"] == Status.COMPLETED]
+    result = {"wall_seconds": wall, "oneshot_best": float(retrained["accuracy"].max()),
+              "oneshot_retrained": len(retrained), "evolve_trials": len(done),
+              "evolve_best": float(done["accuracy"].max()) if len(done) else float("nan"),
+              "epochs": epochs}
+    echo(f"evolve in the same {wall:.0f} s: {len(done)} trials, best accuracy "
+         f"{result['evolve_best']:.4f}")
+    return result
+
+
 def main() -> None:  # pragma: no cover - a thin command over oneshot_bench
     import json
 
@@ -157,8 +212,20 @@ def main() -> None:  # pragma: no cover - a thin command over oneshot_bench
     @click.option("--seed", default=0, show_default=True)
     @click.option("--lr", default=0.05, show_default=True)
     @click.option("--json-out", type=click.Path(dir_okay=False), default=None)
-    def command(json_out: str | None, **options: Any) -> None:
+    @click.option("--against-evolve", "versus_evolve", is_flag=True,
+                  help="Instead: oneshot end to end (retraining the top 3 for "
+                       "--standalone-epochs) against evolve given the same wall time.")
+    def command(json_out: str | None, versus_evolve: bool, **options: Any) -> None:
         started = time.perf_counter()
+        if versus_evolve:
+            result = against_evolve(
+                options["space"], supernet_epochs=options["supernet_epochs"],
+                candidates=options["candidates"], epochs=options["standalone_epochs"],
+                workers=options["workers"], seed=options["seed"])
+            print(f"total {time.perf_counter() - started:.1f} s")
+            if json_out:
+                Path(json_out).write_text(json.dumps(result, indent=2) + "\n")
+            return
         result = oneshot_bench(**options)
         print(f"total {time.perf_counter() - started:.1f} s")
         if json_out:

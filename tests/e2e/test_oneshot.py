@@ -32,7 +32,10 @@ def test_oneshot_run_report_export(run_cli, tmp_path):
     assert list(retrained.genome) == list(done.genome.drop_duplicates().head(2))
     assert set(retrained.parent_trial_id) <= set(searched.trial_id)
     assert sorted(retrained.order) == [21, 22]
-    best = retrained.loc[retrained.accuracy.idxmax()]
+    # the answer: the best retrained accuracy; ties (likely after 1 epoch on 270 validation
+    # images) go to fewer parameters, then the earlier proposal, as `ranked` orders rows
+    best = retrained.sort_values(["accuracy", "params", "order"],
+                                 ascending=[False, True, True]).iloc[0]
     assert f"trial {best.trial_id}" in result.stdout
 
     info = RunDir(out).read_info()
