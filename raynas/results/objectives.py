@@ -139,8 +139,6 @@ def hypervolume_curve(frame: Any, objectives: Mapping[str, str]) -> Any:
     """
     import pandas as pd
 
-    from raynas.strategies.pareto import hypervolume
-
     rows = frame.sort_values("order", kind="stable").reset_index(drop=True)
     done = _scored(rows, objectives)
     values = minimised(done, objectives) if len(done) else np.zeros((0, len(objectives)))
@@ -151,13 +149,29 @@ def hypervolume_curve(frame: Any, objectives: Mapping[str, str]) -> Any:
     reference = np.full(len(objectives), 1.1)
     box = float(np.prod(reference))
     position = {index: i for i, index in enumerate(done.index)}
-    seen: list[int] = []
-    curve = []
-    for index in rows.index:
-        if index in position:
-            seen.append(position[index])
-        curve.append(hypervolume(scaled[seen], reference) / box if seen else 0.0)
+    curve = _running_hypervolume([position.get(index) for index in rows.index], scaled,
+                                 reference) / box
     return pd.DataFrame({"order": rows["order"].to_numpy(), "hypervolume": curve})
+
+
+def _running_hypervolume(points: list[int | None], scaled: np.ndarray,
+                         reference: np.ndarray) -> np.ndarray:
+    """The hypervolume after each step of ``points`` (a row of ``scaled``, or ``None`` for a
+    step that adds none). Only a point no earlier point weakly dominates changes the volume,
+    so it is computed again only then, over the running non-dominated set."""
+    from raynas.strategies.pareto import hypervolume
+
+    front = np.zeros((0, reference.shape[0]))
+    volume = 0.0
+    out = np.zeros(len(points))
+    for step, point in enumerate(points):
+        if point is not None:
+            new = scaled[point]
+            if not (front <= new).all(axis=1).any():
+                front = np.vstack([front[~(new <= front).all(axis=1)], new])
+                volume = hypervolume(front, reference)
+        out[step] = volume
+    return out
 
 
 def front_lines(front: Any, objectives: Mapping[str, str], limit: int = 8) -> list[str]:

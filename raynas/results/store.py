@@ -260,32 +260,47 @@ def ranked_genomes(frame: Any) -> Any:
     if "stage" in done:  # one-shot runs: a genome's inherited-weight score ranks below any retrain
         level = level.where(done["stage"] != "oneshot", 1e9)
     done = done.assign(_level=level)
-    rows = []
-    for genome, group in done.groupby("genome", sort=False):  # groups keep ranked order
-        group = group[group["_level"] == group["_level"].max()]
-        full = bool(group["status"].iloc[0] == Status.COMPLETED)
-        accuracy = group["accuracy"].astype(float)
-        first = group.loc[group["order"].idxmin()]
-        rows.append({"genome": genome,
-                     "status": str(Status.COMPLETED if full else Status.STOPPED),
-                     "epochs": None if full else int(group["_level"].iloc[0]),
-                     "stage": group["stage"].iloc[0] if "stage" in group else None,
-                     "_level": group["_level"].iloc[0], "accuracy": accuracy.mean(),
-                     "accuracy_std": float(accuracy.std(ddof=0)),
-                     "accuracy_min": accuracy.min(), "accuracy_max": accuracy.max(),
-                     "trials": len(group), "trial_ids": list(group["trial_id"]),
-                     "trial_id": group["trial_id"].iloc[0],
-                     "params": group["params"].dropna().iloc[0] if group["params"].notna().any()
-                     else None,
-                     "flops": group["flops"].dropna().iloc[0] if "flops" in group
-                     and group["flops"].notna().any() else None,
-                     "order": int(first["order"]),
-                     **{c: first[c] for c in arch}})
-    table = pd.DataFrame(rows)
+    kept = done[done["_level"] == done.groupby("genome", sort=False)["_level"].transform("max")]
+    table = _genome_table(kept, arch)
     table = table.assign(_params=pd.to_numeric(table["params"]).fillna(float("inf")))
     table = table.sort_values(["_level", "accuracy", "_params", "order"],
                               ascending=[False, False, True, True], kind="stable")
     return table.drop(columns=["_params", "_level"]).reset_index(drop=True)
+
+
+def _genome_table(kept: Any, arch: list[str]) -> Any:
+    """One row per genome of ``kept`` (its trials at its highest fidelity, in ranked order),
+    genomes in order of first appearance; see :func:`ranked_genomes` for the columns."""
+    import pandas as pd
+
+    kept = kept.assign(accuracy=kept["accuracy"].astype(float))
+    groups = kept.groupby("genome", sort=False)
+    best = groups.head(1).set_index("genome")  # each genome's best trial (ranked order)
+    first = kept.loc[groups["order"].idxmin()].set_index("genome")  # its first trial
+    stats = groups["accuracy"].agg(["mean", "min", "max", "size"])
+    full = best["status"] == Status.COMPLETED
+    table = pd.DataFrame({
+        "genome": stats.index,
+        "status": full.map({True: str(Status.COMPLETED), False: str(Status.STOPPED)}),
+        "epochs": [None if f else int(v) for f, v in zip(full, best["_level"])],
+        "stage": best["stage"] if "stage" in best else None,
+        "_level": best["_level"], "accuracy": stats["mean"],
+        "accuracy_std": groups["accuracy"].std(ddof=0).fillna(0.0).astype(float),
+        "accuracy_min": stats["min"], "accuracy_max": stats["max"],
+        "trials": stats["size"].astype(int),
+        "trial_ids": groups["trial_id"].agg(list),
+        "trial_id": best["trial_id"],
+        "params": _first_present(groups, "params"),
+        "flops": _first_present(groups, "flops") if "flops" in kept else None,
+        "order": first["order"].astype(int),
+        **{c: first[c] for c in arch}}, index=stats.index)
+    return table.reset_index(drop=True)
+
+
+def _first_present(groups: Any, column: str) -> Any:
+    """Per group, the first non-null value of ``column`` (``None`` when it has none)."""
+    values = groups[column].first()
+    return values.astype(object).where(values.notna(), None)
 
 
 def genome_pareto_front(frame: Any) -> Any:
