@@ -46,6 +46,10 @@ from raynas.results.stages import inherited_vs_retrained, is_oneshot_run
 
 TOP_FRACTION = 0.1
 TOP_TABLE = 10
+#: At most this many accuracy curves are drawn (an even sample past it).
+MAX_CURVES = 1000
+#: Past this many trials, the hypervolume curve is a line without a dot per trial.
+MAX_POINTS_MARKED = 500
 
 # ------------------------------------------------------------------ tables (pandas only)
 
@@ -313,7 +317,8 @@ def plot_hypervolume(frame: Any, path: Path, objectives: Mapping[str, str]) -> P
         _note(ax, "no completed trial with every objective: no hypervolume yet")
         return _save(fig, path)
     ax.step(curve["order"], curve["hypervolume"], where="post", color="tab:purple", linewidth=2)
-    ax.scatter(curve["order"], curve["hypervolume"], s=14, color="tab:purple")
+    if len(curve) <= MAX_POINTS_MARKED:  # one dot per trial while they stay apart
+        ax.scatter(curve["order"], curve["hypervolume"], s=14, color="tab:purple")
     ax.set_ylim(0, 1.02)
     return _save(fig, path)
 
@@ -358,45 +363,96 @@ def plot_choices(frame: Any, path: Path, info: Mapping[str, Any] | None = None,
     return _save(fig, path)
 
 
-def plot_curves(frame: Any, path: Path) -> Path:
+def plot_curves(frame: Any, path: Path, max_curves: int = MAX_CURVES) -> Path:
     """Validation accuracy against epoch, one line per trial with a recorded curve: completed
     trials in blue, stopped ones in orange ending in a cross (where the scheduler stopped it),
-    the best full-fidelity trial in red."""
+    the best full-fidelity trial in red. Past ``max_curves`` curves, an even sample of them
+    (by proposal order) is drawn, the best trial always, and the lines fade as they grow
+    many (the title says how many are shown)."""
     plt = _pyplot()
+    from matplotlib.lines import Line2D
+
     fig, ax = plt.subplots(figsize=(8, 4.8))
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy")
-    ax.set_title("validation accuracy by epoch, every trial")
     ax.grid(alpha=0.3)
     best = ranked(frame)
     best_id = best.iloc[0]["trial_id"] if len(best) and \
         best.iloc[0]["status"] == Status.COMPLETED else None
-    drawn = {Status.COMPLETED.value: 0, Status.STOPPED.value: 0}
-    for trial_id, status, cell in zip(frame["trial_id"], frame["status"],
-                                      frame.get("accuracy_curve", [None] * len(frame))):
-        curve = accuracy_curve(cell)
-        if not curve or status not in drawn:
-            continue
-        epochs = list(range(1, len(curve) + 1))
-        stopped = status == Status.STOPPED
-        label = None if drawn[status] else ("stopped early" if stopped else "completed")
-        ax.plot(epochs, curve, "-", color="tab:orange" if stopped else "tab:blue",
-                alpha=0.45, linewidth=1, marker="." if len(curve) == 1 else None, label=label)
-        if stopped:
-            ax.plot(epochs[-1], curve[-1], "x", color="tab:orange", markersize=5, alpha=0.8)
-        drawn[status] += 1
+    curves = _trial_curves(frame)
+    shown = _even_sample(curves, max_curves, keep=best_id)
+    ax.set_title("validation accuracy by epoch, every trial" if len(shown) == len(curves) else
+                 f"validation accuracy by epoch, {len(shown):,} of {len(curves):,} trials "
+                 f"(an even sample)")
+    alpha = max(0.05, min(0.45, 40.0 / max(1, len(shown))))
+    handles = []
+    for status, color, label in ((Status.COMPLETED.value, "tab:blue", "completed"),
+                                 (Status.STOPPED.value, "tab:orange", "stopped early")):
+        group = [c for c in shown if c[1] == status]
+        _draw_curves(ax, group, color, alpha, end_marker="x" if status == "stopped" else None)
+        if group:  # a legend line at full strength, however faint the lines are
+            handles.append(Line2D([], [], color=color, label=label))
+    for trial_id, _, curve in shown:
         if trial_id == best_id:
-            ax.plot(epochs, curve, "-o", color="tab:red", linewidth=2, markersize=3, zorder=3,
-                    label=f"best full-fidelity trial {trial_id}")
-    if not any(drawn.values()):
+            handles += ax.plot(range(1, len(curve) + 1), curve, "-o", color="tab:red",
+                               linewidth=2, markersize=3, zorder=3,
+                               label=f"best full-fidelity trial {trial_id}")
+    if not curves:
         _note(ax, "no per-epoch accuracy recorded (no trial trained yet, or a run of an older "
                   "raynas)")
     else:
         from matplotlib.ticker import MaxNLocator
 
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend(loc="lower right", fontsize=8)
+        ax.autoscale_view()
+        if max(len(c) for _, _, c in curves) == 1:
+            ax.set_xlim(0.5, 1.5)
+        ax.legend(handles=handles, loc="lower right", fontsize=8)
     return _save(fig, path)
+
+
+def _trial_curves(frame: Any) -> list[tuple[str, str, list[float]]]:
+    """``(trial_id, status, curve)`` of each completed or stopped row with a recorded curve,
+    in proposal order."""
+    rows = frame.sort_values("order", kind="stable") if "order" in frame else frame
+    cells = rows["accuracy_curve"] if "accuracy_curve" in rows else [None] * len(rows)
+    out = []
+    for trial_id, status, cell in zip(rows["trial_id"], rows["status"], cells):
+        if status in (Status.COMPLETED.value, Status.STOPPED.value):
+            curve = accuracy_curve(cell)
+            if curve:
+                out.append((trial_id, status, curve))
+    return out
+
+
+def _even_sample(items: list, limit: int, keep: Any = None) -> list:
+    """At most ``limit`` items evenly spread over ``items`` (all when fewer), plus the one
+    whose first field is ``keep``."""
+    if len(items) <= limit:
+        return items
+    import numpy as np
+
+    picked = set(np.linspace(0, len(items) - 1, limit).round().astype(int).tolist())
+    return [item for i, item in enumerate(items) if i in picked or item[0] == keep]
+
+
+def _draw_curves(ax: Any, curves: list[tuple[str, str, list[float]]], color: str, alpha: float,
+                 end_marker: str | None) -> None:
+    """All ``curves`` as one LineCollection (one-epoch curves as dots), ends marked."""
+    from matplotlib.collections import LineCollection
+
+    if not curves:
+        return
+    lines = [list(zip(range(1, len(c) + 1), c)) for _, _, c in curves if len(c) > 1]
+    if lines:
+        ax.add_collection(LineCollection(lines, colors=color, alpha=alpha, linewidths=1))
+    dots = [c for _, _, c in curves if len(c) == 1]
+    if dots:
+        ax.scatter([1] * len(dots), [c[0] for c in dots], s=8, color=color,
+                   alpha=max(alpha, 0.3))
+    if end_marker:
+        ax.scatter([len(c) for _, _, c in curves], [c[-1] for _, _, c in curves],
+                   marker=end_marker, s=20, color=color, alpha=min(0.8, 2 * alpha))
 
 
 def _short(text: str, width: int = 18) -> str:
