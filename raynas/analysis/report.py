@@ -193,6 +193,25 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
+def _dots(n: int, size: float = 22.0, alpha: float = 0.7, filled: bool = True) -> dict[str, Any]:
+    """Scatter marker size and alpha for ``n`` points: as given up to 200 points, then
+    smaller and fainter (by the square root of the count), so thousands stay readable
+    (filled markers then lose their edge, which would hide the fading)."""
+    scale = min(1.0, math.sqrt(200 / max(n, 1)))
+    style: dict[str, Any] = {"s": max(5.0, size * scale), "alpha": max(0.3, alpha * scale)}
+    if filled and scale < 1:
+        style["edgecolors"] = "none"
+    return style
+
+
+def _legend(ax: Any, **options: Any) -> None:
+    """The axes' legend with its markers at full strength, however faint the points are."""
+    legend = ax.legend(fontsize=8, **options)
+    for handle in legend.legend_handles:
+        if handle is not None:
+            handle.set_alpha(1.0)
+
+
 def plot_best(frame: Any, path: Path) -> Path:
     """Best accuracy so far vs trials finished (left) and vs wall time (right)."""
     plt = _pyplot()
@@ -213,16 +232,17 @@ def plot_best(frame: Any, path: Path) -> Path:
                       f"{', '.join(f'{v} {k}' for k, v in counts(frame).items() if v)})"
                   if len(rows) else "no trial finished yet", y=0.6)
         else:
-            ax.scatter(x[ok], accuracy[ok], s=22, color="tab:blue", alpha=0.7, label="trial")
+            ax.scatter(x[ok], accuracy[ok], color="tab:blue", label="trial",
+                       **_dots(int(ok.sum())))
             ax.step(x[best.notna()], best[best.notna()], where="post", color="tab:orange",
                     linewidth=2, label="best so far")
         bad = rows["status"] != "completed"
         if bad.any():
             low = accuracy[ok].min() if ok.any() else 0.0
-            ax.scatter(x[bad], [low] * int(bad.sum()), marker="x", color="tab:red", s=30,
-                       label="failed / rejected")
+            ax.scatter(x[bad], [low] * int(bad.sum()), marker="x", color="tab:red",
+                       label="failed / rejected", **_dots(int(bad.sum()), size=30, alpha=1.0, filled=False))
         if ok.any() or bad.any():
-            ax.legend(loc="best", fontsize=8)
+            _legend(ax, loc="best")
     from matplotlib.ticker import MaxNLocator
 
     axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -245,8 +265,8 @@ def plot_pareto(frame: Any, path: Path) -> Path:
         _note(ax, "no completed trial: nothing to plot")
         return _save(fig, path)
     front = pareto_front(frame)
-    ax.scatter(done["params"], done["accuracy"], s=22, color="0.55", alpha=0.7,
-               label="completed trial")
+    ax.scatter(done["params"], done["accuracy"], color="0.55", label="completed trial",
+               **_dots(len(done)))
     ax.plot(front["params"], front["accuracy"], "-o", color="tab:red", markersize=7,
             linewidth=2, label=f"Pareto front ({len(front)})", drawstyle="steps-post")
     ax.scatter(front["params"], front["accuracy"], s=60, color="tab:red", zorder=3)
@@ -254,7 +274,7 @@ def plot_pareto(frame: Any, path: Path) -> Path:
         ax.set_xscale("log")
     else:
         _thousands(ax)
-    ax.legend(loc="best", fontsize=8)
+    _legend(ax, loc="best")
     return _save(fig, path)
 
 
@@ -288,8 +308,8 @@ def plot_objectives(frame: Any, path: Path, objectives: Mapping[str, str]) -> Pa
         if not len(shown):
             _note(ax, f"no completed trial with both {x} and {y}: nothing to plot")
             continue
-        ax.scatter(shown[x].astype(float), shown[y].astype(float), s=22, color="0.55", alpha=0.7,
-                   label="completed trial")
+        ax.scatter(shown[x].astype(float), shown[y].astype(float), color="0.55",
+                   label="completed trial", **_dots(len(shown)))
         if len(front):
             line = front.sort_values(x, ascending=objectives[x] == "min")
             style = "-o" if len(pairs) == 1 else "o"
@@ -298,7 +318,7 @@ def plot_objectives(frame: Any, path: Path, objectives: Mapping[str, str]) -> Pa
                     drawstyle="steps-post" if len(pairs) == 1 else "default")
         if x in ("params", "flops"):
             _thousands(ax)
-        ax.legend(loc="best", fontsize=8)
+        _legend(ax, loc="best")
     fig.suptitle("Pareto front: " + ", ".join(f"{m} ({d})" for m, d in objectives.items()))
     return _save(fig, path)
 
