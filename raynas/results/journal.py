@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
-from typing import IO, Any, Iterable, Mapping
+from typing import IO, Any, Container, Iterable, Mapping
 
 from raynas.core.files import atomic_write_text
 from raynas.results.errors import ResultsError
@@ -38,38 +39,59 @@ def journal_files(run_dir: str | os.PathLike[str]) -> list[Path]:
     return files + ([active] if active.exists() else [])
 
 
-def _lines(path: Path) -> tuple[list[dict[str, Any]], int]:
-    rows, torn = [], 0
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:  # rotated away while listed: read again by the caller's listing
-        return rows, torn
-    for line in text.splitlines():
-        if not line.strip():
-            continue
+#: A journal line's start as this raynas writes it (``make_row`` puts ``trial_id`` first):
+#: the id of a row a reader already holds is seen without parsing the whole line.
+_LEADING_ID = re.compile(r'\{"trial_id": "([^"\\]*)"')
+
+
+def _texts(run_dir: str | os.PathLike[str]) -> list[str]:
+    """The text of every journal file, oldest first, from one consistent listing: when a
+    rotation moves the active segment while it is read (a file vanishes, or the listing
+    differs afterwards), the files are listed and read again."""
+    for _ in range(5):
+        files = journal_files(run_dir)
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            torn += 1
+            texts = [path.read_text(encoding="utf-8") for path in files]
+        except FileNotFoundError:
             continue
-        if isinstance(row, dict) and "trial_id" in row:
-            rows.append(row)
-        else:
-            torn += 1
-    return rows, torn
+        if journal_files(run_dir) == files:
+            return texts
+    texts = []
+    for path in journal_files(run_dir):  # a journal rotating all the time: what reads now
+        try:
+            texts.append(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            pass
+    return texts
 
 
-def read_journal(run_dir: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], int]:
+def read_journal(run_dir: str | os.PathLike[str],
+                 skip: Container[str] = ()) -> tuple[list[dict[str, Any]], int]:
     """``(rows, unreadable lines)``: every journaled row once (the first of a trial id wins),
-    in journal order; a torn or foreign line is counted, not returned."""
+    in journal order; a torn or foreign line is counted, not returned.
+
+    ``skip``: trial ids the caller already holds (the rows of the Parquet parts); their lines
+    are passed over unparsed (and so not checked: a torn line of such an id is not counted).
+    """
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     torn = 0
-    for path in journal_files(run_dir):
-        file_rows, file_torn = _lines(path)
-        torn += file_torn
-        for row in file_rows:
-            if row["trial_id"] not in seen:
+    for text in _texts(run_dir):
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            if skip:
+                leading = _LEADING_ID.match(line)
+                if leading is not None and leading.group(1) in skip:
+                    continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                torn += 1
+                continue
+            if not isinstance(row, dict) or "trial_id" not in row:
+                torn += 1
+            elif row["trial_id"] not in seen and row["trial_id"] not in skip:
                 seen.add(row["trial_id"])
                 rows.append(row)
     return rows, torn

@@ -144,15 +144,16 @@ def read_trials(run_dir: str | os.PathLike[str], include_journal: bool = True,
     if not trials_dir.is_dir():
         raise ResultsError(f"{run_dir} holds no raynas results: {trials_dir} does not exist; "
                            f"pass the folder given to `raynas evolve --out`")
-    frames = _read_parts(trials_dir, on_corrupt)
-    rows = read_journal(run_dir)[0] if include_journal else []
+    frame = _read_parts(trials_dir, on_corrupt)
+    known = set(frame["trial_id"]) if frame is not None else set()
+    rows = read_journal(run_dir, skip=known)[0] if include_journal else []
+    frames = [frame] if frame is not None and len(frame) else []
     if rows:
         extra = pd.DataFrame(rows)
         for name in ("started_at", "finished_at"):
             if name in extra:
                 extra[name] = pd.to_datetime(extra[name], utc=True, format="ISO8601")
         frames.append(extra)
-    frames = [frame for frame in frames if len(frame)]
     if not frames:
         return pd.DataFrame(columns=[name for name, _ in BASE_COLUMNS])
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
@@ -337,26 +338,54 @@ def pareto_front(frame: Any) -> Any:
     return done.loc[keep].reset_index(drop=True)
 
 
-def _read_parts(trials_dir: Path, on_corrupt: str) -> list:
-    """Every readable part file as a DataFrame. Parts are never deleted while a writer runs;
-    one gone between listing and reading (``raynas repair --compact``) is skipped, its rows
-    being in the journal; a corrupt one is left out with a warning, or raised."""
+def _read_parts(trials_dir: Path, on_corrupt: str) -> Any:
+    """Every readable part file as one DataFrame (``None`` when there is none).
+
+    The parts are read as one Arrow dataset over the union of their schemas (an older
+    part lacks a newer column: nulls); when that fails (a part corrupt, or gone between
+    listing and reading: ``raynas repair --compact``, a writer closing), each part is read on
+    its own: a vanished one is skipped (its rows are in the journal), a corrupt one left out
+    with a warning, or raised."""
+    parts = sorted(trials_dir.glob("part-*.parquet"))
+    if not parts:
+        return None
+    try:  # one dataset read: fast with many parts
+        return _read_dataset(parts).to_pandas()
+    except (pa.ArrowException, OSError):
+        pass
+    import pandas as pd
+
+    frames = [table.to_pandas() for table in _read_each(parts, on_corrupt)]
+    frames = [frame for frame in frames if len(frame)]
+    if not frames:
+        return None
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _read_dataset(parts: list[Path]) -> pa.Table:
+    import pyarrow.dataset as ds
+
+    schema = pa.unify_schemas([pq.read_schema(part) for part in parts])
+    return ds.dataset([str(part) for part in parts], format="parquet", schema=schema).to_table()
+
+
+def _read_each(parts: list[Path], on_corrupt: str) -> list[pa.Table]:
     import warnings
 
-    frames = []
-    for part in sorted(trials_dir.glob("part-*.parquet")):
+    tables = []
+    for part in parts:
         try:
-            frames.append(pq.read_table(part).to_pandas())
+            tables.append(pq.read_table(part))
         except FileNotFoundError:
             continue
         except (pa.ArrowInvalid, OSError) as err:
             message = (f"corrupt results file {part}: {err}")
             if on_corrupt == "raise":
-                raise ResultsError(message + f"; `raynas repair {trials_dir.parent}` rebuilds it "
+                raise ResultsError(message + f"; `raynas repair {part.parent.parent}` rebuilds it "
                                    f"from the journal") from None
             warnings.warn(message + f"; its rows are read from the journal; `raynas repair "
-                          f"{trials_dir.parent}` rebuilds it", stacklevel=3)
-    return frames
+                          f"{part.parent.parent}` rebuilds it", stacklevel=4)
+    return tables
 
 
 def write_run_info(run_dir: str | os.PathLike[str], info: Mapping[str, Any]) -> Path:
