@@ -3,9 +3,11 @@
 ``DIR/trials.journal.jsonl`` is the active segment: one JSON line per finished trial, appended
 with one ``write`` and flushed at once (a driver killed with SIGKILL keeps it; a line cut by
 the kill is skipped on reading and dropped when the journal is next rewritten). When the
-active segment passes ``max_bytes`` it is rotated to ``DIR/journal/segment-NNNNNN.jsonl``, so
-no file grows without bound and a rewrite (:func:`rewrite_journal`) touches at most one
-segment's worth of text. Rows are never removed from the journal: it holds each row once.
+active segment passes ``max_bytes`` (32 MiB), or the size of all the rotated segments together
+when that is larger, it is rotated to ``DIR/journal/segment-NNNNNN.jsonl``: segments grow
+geometrically, so a journal of ``B`` bytes has about ``2 + log2(B / max_bytes)`` files
+(7 for a gigabyte), however many rows it holds. Rows are never removed from the journal: it
+holds each row once.
 """
 
 from __future__ import annotations
@@ -97,6 +99,26 @@ def read_journal(run_dir: str | os.PathLike[str],
     return rows, torn
 
 
+def journal_ids(run_dir: str | os.PathLike[str]) -> set[str]:
+    """The trial ids of every whole journal line (read from each line's start when it is
+    this raynas's own, else by parsing it); a torn or foreign line adds none."""
+    ids: set[str] = set()
+    for text in _texts(run_dir):
+        for line in text.splitlines():
+            line = line.strip()
+            leading = _LEADING_ID.match(line) if line.endswith("}") else None
+            if leading is not None:
+                ids.add(leading.group(1))
+                continue
+            try:
+                row = json.loads(line) if line else None
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict) and "trial_id" in row:
+                ids.add(row["trial_id"])
+    return ids
+
+
 def journal_rows(path_or_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The journal's rows (given the run folder, or a journal file for the run beside it)."""
     path = Path(path_or_dir)
@@ -125,13 +147,21 @@ def rewrite_journal(run_dir: str | os.PathLike[str], rows: Iterable[Mapping[str,
 
 
 class JournalAppender:
-    """Appends rows to the active segment, rotating it past ``max_bytes``."""
+    """Appends rows to the active segment, rotating it past ``max_bytes`` or past the size of
+    the rotated segments together, whichever is larger (see the module docstring)."""
 
     def __init__(self, run_dir: str | os.PathLike[str], max_bytes: int = MAX_SEGMENT_BYTES):
         self.run_dir = Path(run_dir)
         self.path = journal_path(run_dir)
         self.max_bytes = max_bytes
+        self._rotated_bytes = sum(p.stat().st_size
+                                  for p in segments_dir(run_dir).glob("segment-*.jsonl"))
         self._file: IO[str] = self._open()
+
+    @property
+    def rotate_at(self) -> int:
+        """The active segment's size that rotates it."""
+        return max(self.max_bytes, self._rotated_bytes)
 
     def _open(self) -> IO[str]:
         try:
@@ -144,7 +174,7 @@ class JournalAppender:
         try:
             self._file.write(json.dumps(dict(row), default=json_default) + "\n")
             self._file.flush()
-            if self._file.tell() >= self.max_bytes:
+            if self._file.tell() >= self.rotate_at:
                 self._rotate()
         except OSError as err:
             raise write_error(self.path, err) from None
@@ -154,6 +184,7 @@ class JournalAppender:
         folder = segments_dir(self.run_dir)
         folder.mkdir(exist_ok=True)
         number = len(list(folder.glob("segment-*.jsonl"))) + 1
+        self._rotated_bytes += self.path.stat().st_size
         os.replace(self.path, folder / f"segment-{number:06d}.jsonl")
         self._file = self._open()
 

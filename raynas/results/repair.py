@@ -14,13 +14,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from raynas.results.journal import read_journal, rewrite_journal
+from raynas.results.journal import journal_ids, read_journal, rewrite_journal
 from raynas.results.run_dir import RunDir
 
 
 def recover(run_dir: str | os.PathLike[str], schema: pa.Schema) -> list[str]:
     """Make the journal and the parts agree; returns what was done, one line per step.
 
+    0. a hidden temporary part left by a kill (a write or a merge cut short) is removed;
     1. a part that does not read is moved to ``DIR/corrupt/``;
     2. rows of the readable parts missing from the journal (a run of raynas <= 0.2, whose
        journal held only unflushed rows) are added to it, and torn journal lines are dropped
@@ -33,6 +34,12 @@ def recover(run_dir: str | os.PathLike[str], schema: pa.Schema) -> list[str]:
     run_dir = Path(run_dir)
     trials_dir = run_dir / "trials"
     done: list[str] = []
+    unfinished = list(trials_dir.glob(".part-*.parquet.tmp"))  # a write or merge killed midway
+    for tmp in unfinished:
+        tmp.unlink(missing_ok=True)
+    if unfinished:
+        done.append(f"removed {len(unfinished)} unfinished temporary part file(s); their rows "
+                    f"are in the journal")
     journal, torn = read_journal(run_dir)
     journaled = {row["trial_id"] for row in journal}
     in_parts: set[str] = set()
@@ -107,7 +114,7 @@ def repair(run_dir: str | os.PathLike[str], compact: bool = False) -> list[str]:
         schema = schema_of(run.path)
         done = recover(run.path, schema)
         if compact:
-            merged = compact_parts(run.trials_dir, schema)
+            merged = compact_parts(run.trials_dir, schema, journaled=journal_ids(run.path))
             if merged:
                 done.append(f"merged {merged} part files into one")
     finally:

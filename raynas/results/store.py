@@ -5,7 +5,8 @@ Layout of a run folder ``DIR``::
     DIR/run.json                 settings and search space of the run
     DIR/trials/part-*.parquet    the rows; ``pandas.read_parquet(DIR / "trials")`` reads them
     DIR/trials.journal.jsonl     the journal: every row, appended as each trial ends
-    DIR/journal/segment-*.jsonl  older journal segments (rotated past 32 MiB)
+    DIR/journal/segment-*.jsonl  older journal segments (rotated past 32 MiB, then past the
+                                 older segments' size)
     DIR/corrupt/                 part files found corrupt, moved aside by a repair
     DIR/space/                   a copy of a space file (FILE.py:Class) and its neighbours
     DIR/.writer.lock             held by the one process writing the run
@@ -16,11 +17,21 @@ What holds (see :mod:`raynas.results.journal` and :mod:`raynas.results.repair`):
   with SIGKILL keeps it). The journal is the durable log: any part file can be rebuilt
   from it.
 - The journal's rows reach a new Parquet part file within the flush interval (1 s, doubling
-  after every 16 parts so that a long run keeps few files), written atomically (a hidden
-  temporary file, then ``os.replace``). Each row is in exactly one part.
+  after every 16 parts so that a long run keeps few files: their number grows with the log
+  of the run's duration, not with its trials), written atomically (a hidden temporary file,
+  then ``os.replace``). Each row is in exactly one part.
 - While a run writes, part files are only added, never rewritten or deleted: a plain
   ``pandas.read_parquet(DIR / "trials")`` at any moment reads the rows flushed so far, each
   once, and never meets a file that vanished. ``read_trials`` adds the journal's rows.
+- When the run's writer closes with more than 16 parts, they are merged into one
+  (:func:`~raynas.results.parts.compact_parts`: the old parts go just before the merged
+  file appears, so no reader sees a row twice; a kill in between leaves those rows in the
+  journal, written back to a part by the next writer or ``raynas repair``).
+  ``read_trials`` is never affected (it takes a row missing from the parts from the journal,
+  and each trial once); a plain reader listing the folder in those milliseconds may miss
+  rows for that read.
+- The journal's segments grow geometrically (a new one may reach the size of all the older
+  ones together), so their number too grows with the log of the rows.
 - Opening a writer (a resumed run) or ``raynas repair DIR`` recovers: a corrupt part is moved
   to ``DIR/corrupt/`` and its rows are written again from the journal; journal rows that no
   part holds are written to a part; a torn journal line is dropped.
@@ -39,7 +50,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from raynas.results.errors import ResultsError
-from raynas.results.journal import JournalAppender, journal_path, read_journal
+from raynas.results.journal import JournalAppender, journal_ids, journal_path, read_journal
 from raynas.results.run_dir import RunDir, RunInfo
 from raynas.results.parts import compact_parts, write_part  # noqa: F401  (re-exported)
 from raynas.results.schema import (ARCH_PREFIX, BASE_COLUMNS, STAGES, STATUSES,  # noqa: F401
@@ -51,10 +62,12 @@ class ResultsWriter:
 
     ``add(row)`` journals the row at once and writes a part file when the last one is at
     least the flush interval old; ``flush()`` writes now; ``close()`` flushes. Part files are
-    only ever added while a writer is open (a plain ``pandas.read_parquet`` during the run
+    only ever added while rows are written (a plain ``pandas.read_parquet`` during the run
     never loses a file it listed nor sees a row twice); to keep their number small in a long
-    run, the flush interval doubles after every ``max_parts`` parts (``raynas repair --compact``
-    merges them once nobody reads). Opening a writer first recovers the run
+    run, the flush interval doubles after every ``max_parts`` parts, so a run of ``T``
+    seconds writes at most about ``max_parts * (1 + log2(1 + T / (max_parts *
+    flush_interval))`` parts (16 * 13 = 208 for a day), however many trials end; ``close()``
+    then merges them into one when more than ``max_parts`` are there. Opening a writer first recovers the run
     (:func:`raynas.results.repair.recover`): corrupt parts are moved aside and rebuilt from the
     journal, and journal rows that no part holds are written to one.
 
@@ -113,16 +126,27 @@ class ResultsWriter:
             self._parts += 1
         self._last_flush = self._clock()
 
-    def close(self, compact: bool = False) -> None:
-        """Flush and release the run. ``compact=True`` merges the parts into one file: only
-        for a folder nobody reads at the moment (see :func:`compact_parts`)."""
+    def close(self, compact: bool | None = None) -> None:
+        """Flush and release the run. The run's parts are then merged into one file
+        (:func:`compact_parts`): when more than ``max_parts`` are there (``compact=None``),
+        always (``True``) or never (``False``). A merge that cannot be done leaves the parts
+        as they are (a warning says why); no row is ever lost or doubled by it."""
         try:
             self.flush()
             self.journal.close()
-            if compact:
-                compact_parts(self.trials_dir, self.schema)
+            parts = len(list(self.trials_dir.glob("part-*.parquet")))
+            if compact or (compact is None and parts > self.max_parts):
+                self._compact()
         finally:
             self._lock.release()
+
+    def _compact(self) -> None:
+        import warnings
+
+        try:
+            compact_parts(self.trials_dir, self.schema, journaled=journal_ids(self.run_dir))
+        except ResultsError as err:
+            warnings.warn(f"{err}; the parts were left as they were", stacklevel=3)
 
 
 def read_trials(run_dir: str | os.PathLike[str], include_journal: bool = True,
