@@ -18,6 +18,7 @@ from __future__ import annotations
 import heapq
 import json
 import math
+import os
 import time
 import zlib
 from dataclasses import asdict, dataclass
@@ -52,6 +53,7 @@ class WriteFigures:
     add_ms_last: float    # mean add() of the last 10% of rows
     add_ms_max: float
     simulated_hours: float
+    parts_peak: int       # most part files seen while the rows were written
 
 
 @dataclass
@@ -67,6 +69,7 @@ class ScaleFigures:
     add_ms_last: float
     add_ms_max: float
     simulated_hours: float
+    parts_peak: int
     read_trials_s: float
     history_s: float
     resume_open_s: float
@@ -157,8 +160,9 @@ def synthesize_run(out: Path, rows: int, space_name: str = "nasbench201-small", 
     writer = ResultsWriter(out, keys, flush_interval=flush_interval, max_parts=max_parts,
                            clock=clock)
     costs: list[float] = []
+    peak = 0
     begin = time.perf_counter()
-    for start, finish, i, status, genome, parent in events:
+    for n, (start, finish, i, status, genome, parent) in enumerate(events):
         clock.now = finish
         trial_id = f"rejected_{i + 1:05d}_{i:06x}" if status == "rejected" else ids[i]
         values = _row_values(i, status, genome, keys, rng, None if parent is None else ids[parent],
@@ -167,13 +171,20 @@ def synthesize_run(out: Path, rows: int, space_name: str = "nasbench201-small", 
         tick = time.perf_counter()
         writer.add(row)
         costs.append(time.perf_counter() - tick)
+        if n % 50 == 0 or n == len(events) - 1:
+            peak = max(peak, _part_count(out))
     writer.close()
     tenth = max(1, rows // 10)
     return WriteFigures(rows=rows, write_s=time.perf_counter() - begin,
                         add_ms_first=1e3 * float(np.mean(costs[:tenth])),
                         add_ms_last=1e3 * float(np.mean(costs[-tenth:])),
                         add_ms_max=1e3 * float(np.max(costs)),
-                        simulated_hours=(events[-1][1] if events else 0.0) / 3600)
+                        simulated_hours=(events[-1][1] if events else 0.0) / 3600,
+                        parts_peak=peak)
+
+
+def _part_count(run_dir: Path) -> int:
+    return sum(1 for name in os.listdir(run_dir / "trials") if name.startswith("part-"))
 
 
 def _schedule(proposals: list[tuple[dict, int | None]], rng: np.random.Generator,
@@ -251,7 +262,8 @@ def figure_lines(figures: ScaleFigures) -> list[str]:
     """The figures as printed lines."""
     f = figures
     return [f"rows {f.rows:,} (a run of {f.simulated_hours:.1f} h simulated)",
-            f"files {f.files} (parts {f.parts}, journal files {f.journal_files})",
+            f"files {f.files} after the run (parts {f.parts}, journal files "
+            f"{f.journal_files}); parts at most {f.parts_peak} while it ran",
             f"write {f.write_s:.2f} s (add: first 10% {f.add_ms_first:.3f} ms, last 10% "
             f"{f.add_ms_last:.3f} ms, max {f.add_ms_max:.1f} ms)",
             f"read_trials {f.read_trials_s:.2f} s",
