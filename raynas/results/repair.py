@@ -40,8 +40,7 @@ def recover(run_dir: str | os.PathLike[str], schema: pa.Schema) -> list[str]:
     if unfinished:
         done.append(f"removed {len(unfinished)} unfinished temporary part file(s); their rows "
                     f"are in the journal")
-    journal, torn = read_journal(run_dir)
-    journaled = {row["trial_id"] for row in journal}
+    journaled = journal_ids(run_dir)  # read from each line's start: no full parse
     in_parts: set[str] = set()
     backfill: list[dict[str, Any]] = []
     for part in sorted(trials_dir.glob("part-*.parquet")):
@@ -55,13 +54,13 @@ def recover(run_dir: str | os.PathLike[str], schema: pa.Schema) -> list[str]:
             done.append(f"moved corrupt part {part.name} to {aside} ({str(err).splitlines()[0]})")
             continue
         backfill += _rows_not_in(table, journaled, in_parts)
+    missing, torn = read_journal(run_dir, skip=in_parts)  # parses only the rows no part holds
     if backfill or torn:
-        rewrite_journal(run_dir, backfill + journal)
+        rewrite_journal(run_dir, backfill + read_journal(run_dir)[0])
         if backfill:
             done.append(f"journal: added {len(backfill)} row(s) found only in Parquet")
         if torn:
             done.append(f"journal: dropped {torn} unreadable line(s) (cut by a kill mid-write)")
-    missing = [row for row in journal if row["trial_id"] not in in_parts]
     if missing:
         part = write_part(trials_dir, schema, missing, tag="recovered")
         done.append(f"wrote {len(missing)} row(s) from the journal to {part.name}")
