@@ -54,6 +54,7 @@ class WriteFigures:
     add_ms_max: float
     simulated_hours: float
     parts_peak: int       # most part files seen while the rows were written
+    read_running_s: float  # read_trials just before the writer closes (``report --watch``)
 
 
 @dataclass
@@ -70,6 +71,7 @@ class ScaleFigures:
     add_ms_max: float
     simulated_hours: float
     parts_peak: int
+    read_running_s: float
     read_trials_s: float
     history_s: float
     resume_open_s: float
@@ -144,7 +146,7 @@ def synthesize_run(out: Path, rows: int, space_name: str = "nasbench201-small", 
                    flush_interval: float = 1.0, max_parts: int = 16) -> WriteFigures:
     """Write a run folder of ``rows`` trials through :class:`ResultsWriter` (see the module
     docstring); the rows reach the writer in finishing order, each ``add`` timed."""
-    from raynas.results.store import ResultsWriter, make_row, write_run_info
+    from raynas.results.store import ResultsWriter, make_row, read_trials, write_run_info
 
     space = _space(space_name)
     keys = space.keys
@@ -173,14 +175,16 @@ def synthesize_run(out: Path, rows: int, space_name: str = "nasbench201-small", 
         costs.append(time.perf_counter() - tick)
         if n % 50 == 0 or n == len(events) - 1:
             peak = max(peak, _part_count(out))
+    write_s = time.perf_counter() - begin
+    read_running_s, _ = _timed(lambda: read_trials(out))
     writer.close()
     tenth = max(1, rows // 10)
-    return WriteFigures(rows=rows, write_s=time.perf_counter() - begin,
+    return WriteFigures(rows=rows, write_s=write_s,
                         add_ms_first=1e3 * float(np.mean(costs[:tenth])),
                         add_ms_last=1e3 * float(np.mean(costs[-tenth:])),
                         add_ms_max=1e3 * float(np.max(costs)),
                         simulated_hours=(events[-1][1] if events else 0.0) / 3600,
-                        parts_peak=peak)
+                        parts_peak=peak, read_running_s=read_running_s)
 
 
 def _part_count(run_dir: Path) -> int:
@@ -266,7 +270,8 @@ def figure_lines(figures: ScaleFigures) -> list[str]:
             f"{f.journal_files}); parts at most {f.parts_peak} while it ran",
             f"write {f.write_s:.2f} s (add: first 10% {f.add_ms_first:.3f} ms, last 10% "
             f"{f.add_ms_last:.3f} ms, max {f.add_ms_max:.1f} ms)",
-            f"read_trials {f.read_trials_s:.2f} s",
+            f"read_trials {f.read_trials_s:.2f} s (before the writer closed, its parts "
+            f"unmerged: {f.read_running_s:.2f} s)",
             f"history {f.history_s:.2f} s",
             f"resume open (recovery) {f.resume_open_s:.2f} s",
             f"report {f.report_s:.2f} s",
