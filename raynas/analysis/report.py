@@ -13,7 +13,8 @@ Writes into ``DIR/report/`` (or ``--out``):
 - ``choices.png``: per mutable key, how often each decision appears among the top 10% of the
   completed trials against all trials;
 - ``curves.png``: validation accuracy against epoch, one line per trained trial (a trial an
-  early-stopping scheduler stopped is a short line ending in a cross);
+  early-stopping scheduler stopped is a short line ending in a cross); past
+  :data:`MAX_CURVES` trials an even sample of them, fainter (the title says how many);
 - ``oneshot.png`` (one-shot runs only): accuracy with the supernet's inherited weights
   against accuracy retrained from scratch, one point per retrained genome, with Kendall's tau;
 - ``index.html``: the plots, the top 10 genomes (mean accuracy over their trials, with

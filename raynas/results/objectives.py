@@ -77,14 +77,30 @@ def history(frame: Any, objectives: Mapping[str, str] | None = None
     for several objectives) at the epochs they trained (the fidelity); failed and rejected
     rows tell ``None``."""
     objectives = objectives or DEFAULT_OBJECTIVES
-    wanted = [c for c in dict.fromkeys(("genome", "status", "epochs", *objectives))
-              if c in frame.columns]  # only what is told: a wide frame converts slowly
-    for row in frame[wanted].to_dict("records"):
-        told = row["status"] in (Status.COMPLETED, Status.STOPPED)
-        value = objective_value(row, objectives) if told else None
-        trained = _finite(row.get("epochs"))
-        fidelity = int(trained) if value is not None and trained is not None else None
-        yield json.loads(row["genome"]), value, fidelity
+    told = frame["status"].isin([Status.COMPLETED.value, Status.STOPPED.value]).to_numpy().copy()
+    scores = {metric: _finite_column(frame, metric) for metric in objectives}
+    for metric in scores.values():
+        told &= ~np.isnan(metric)  # a missing or non-finite metric: told None
+    epochs = _finite_column(frame, "epochs")
+    single = len(objectives) == 1
+    for i, text in enumerate(frame["genome"]):
+        if not told[i]:
+            yield json.loads(text), None, None
+            continue
+        value = next(iter(scores.values()))[i].item() if single else \
+            {metric: column[i].item() for metric, column in scores.items()}
+        yield json.loads(text), value, None if np.isnan(epochs[i]) else int(epochs[i])
+
+
+def _finite_column(frame: Any, name: str) -> np.ndarray:
+    """A column as floats, NaN where it is missing, not a number or not finite (all NaN when
+    the frame has no such column)."""
+    import pandas as pd
+
+    if name not in frame.columns:
+        return np.full(len(frame), np.nan)
+    values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return np.where(np.isfinite(values), values, np.nan)
 
 
 def _scored(frame: Any, objectives: Mapping[str, str]) -> Any:
