@@ -13,7 +13,8 @@ Writes into ``DIR/report/`` (or ``--out``):
 - ``choices.png``: per mutable key, how often each decision appears among the top 10% of the
   completed trials against all trials;
 - ``curves.png``: validation accuracy against epoch, one line per trained trial (a trial an
-  early-stopping scheduler stopped is a short line ending in a cross);
+  early-stopping scheduler stopped is a short line ending in a cross); past
+  :data:`MAX_CURVES` trials an even sample of them, fainter (the title says how many);
 - ``oneshot.png`` (one-shot runs only): accuracy with the supernet's inherited weights
   against accuracy retrained from scratch, one point per retrained genome, with Kendall's tau;
 - ``index.html``: the plots, the top 10 genomes (mean accuracy over their trials, with
@@ -46,6 +47,10 @@ from raynas.results.stages import inherited_vs_retrained, is_oneshot_run
 
 TOP_FRACTION = 0.1
 TOP_TABLE = 10
+#: At most this many accuracy curves are drawn (an even sample past it).
+MAX_CURVES = 1000
+#: Past this many trials, the hypervolume curve is a line without a dot per trial.
+MAX_POINTS_MARKED = 500
 
 # ------------------------------------------------------------------ tables (pandas only)
 
@@ -189,6 +194,25 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
+def _dots(n: int, size: float = 22.0, alpha: float = 0.7, filled: bool = True) -> dict[str, Any]:
+    """Scatter marker size and alpha for ``n`` points: as given up to 200 points, then
+    smaller and fainter (by the square root of the count), so thousands stay readable
+    (filled markers then lose their edge, which would hide the fading)."""
+    scale = min(1.0, math.sqrt(200 / max(n, 1)))
+    style: dict[str, Any] = {"s": max(5.0, size * scale), "alpha": max(0.3, alpha * scale)}
+    if filled and scale < 1:
+        style["edgecolors"] = "none"
+    return style
+
+
+def _legend(ax: Any, **options: Any) -> None:
+    """The axes' legend with its markers at full strength, however faint the points are."""
+    legend = ax.legend(fontsize=8, **options)
+    for handle in legend.legend_handles:
+        if handle is not None:
+            handle.set_alpha(1.0)
+
+
 def plot_best(frame: Any, path: Path) -> Path:
     """Best accuracy so far vs trials finished (left) and vs wall time (right)."""
     plt = _pyplot()
@@ -209,16 +233,17 @@ def plot_best(frame: Any, path: Path) -> Path:
                       f"{', '.join(f'{v} {k}' for k, v in counts(frame).items() if v)})"
                   if len(rows) else "no trial finished yet", y=0.6)
         else:
-            ax.scatter(x[ok], accuracy[ok], s=22, color="tab:blue", alpha=0.7, label="trial")
+            ax.scatter(x[ok], accuracy[ok], color="tab:blue", label="trial",
+                       **_dots(int(ok.sum())))
             ax.step(x[best.notna()], best[best.notna()], where="post", color="tab:orange",
                     linewidth=2, label="best so far")
         bad = rows["status"] != "completed"
         if bad.any():
             low = accuracy[ok].min() if ok.any() else 0.0
-            ax.scatter(x[bad], [low] * int(bad.sum()), marker="x", color="tab:red", s=30,
-                       label="failed / rejected")
+            ax.scatter(x[bad], [low] * int(bad.sum()), marker="x", color="tab:red",
+                       label="failed / rejected", **_dots(int(bad.sum()), size=30, alpha=1.0, filled=False))
         if ok.any() or bad.any():
-            ax.legend(loc="best", fontsize=8)
+            _legend(ax, loc="best")
     from matplotlib.ticker import MaxNLocator
 
     axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -241,8 +266,8 @@ def plot_pareto(frame: Any, path: Path) -> Path:
         _note(ax, "no completed trial: nothing to plot")
         return _save(fig, path)
     front = pareto_front(frame)
-    ax.scatter(done["params"], done["accuracy"], s=22, color="0.55", alpha=0.7,
-               label="completed trial")
+    ax.scatter(done["params"], done["accuracy"], color="0.55", label="completed trial",
+               **_dots(len(done)))
     ax.plot(front["params"], front["accuracy"], "-o", color="tab:red", markersize=7,
             linewidth=2, label=f"Pareto front ({len(front)})", drawstyle="steps-post")
     ax.scatter(front["params"], front["accuracy"], s=60, color="tab:red", zorder=3)
@@ -250,7 +275,7 @@ def plot_pareto(frame: Any, path: Path) -> Path:
         ax.set_xscale("log")
     else:
         _thousands(ax)
-    ax.legend(loc="best", fontsize=8)
+    _legend(ax, loc="best")
     return _save(fig, path)
 
 
@@ -284,8 +309,8 @@ def plot_objectives(frame: Any, path: Path, objectives: Mapping[str, str]) -> Pa
         if not len(shown):
             _note(ax, f"no completed trial with both {x} and {y}: nothing to plot")
             continue
-        ax.scatter(shown[x].astype(float), shown[y].astype(float), s=22, color="0.55", alpha=0.7,
-                   label="completed trial")
+        ax.scatter(shown[x].astype(float), shown[y].astype(float), color="0.55",
+                   label="completed trial", **_dots(len(shown)))
         if len(front):
             line = front.sort_values(x, ascending=objectives[x] == "min")
             style = "-o" if len(pairs) == 1 else "o"
@@ -294,7 +319,7 @@ def plot_objectives(frame: Any, path: Path, objectives: Mapping[str, str]) -> Pa
                     drawstyle="steps-post" if len(pairs) == 1 else "default")
         if x in ("params", "flops"):
             _thousands(ax)
-        ax.legend(loc="best", fontsize=8)
+        _legend(ax, loc="best")
     fig.suptitle("Pareto front: " + ", ".join(f"{m} ({d})" for m, d in objectives.items()))
     return _save(fig, path)
 
@@ -313,7 +338,8 @@ def plot_hypervolume(frame: Any, path: Path, objectives: Mapping[str, str]) -> P
         _note(ax, "no completed trial with every objective: no hypervolume yet")
         return _save(fig, path)
     ax.step(curve["order"], curve["hypervolume"], where="post", color="tab:purple", linewidth=2)
-    ax.scatter(curve["order"], curve["hypervolume"], s=14, color="tab:purple")
+    if len(curve) <= MAX_POINTS_MARKED:  # one dot per trial while they stay apart
+        ax.scatter(curve["order"], curve["hypervolume"], s=14, color="tab:purple")
     ax.set_ylim(0, 1.02)
     return _save(fig, path)
 
@@ -358,45 +384,96 @@ def plot_choices(frame: Any, path: Path, info: Mapping[str, Any] | None = None,
     return _save(fig, path)
 
 
-def plot_curves(frame: Any, path: Path) -> Path:
+def plot_curves(frame: Any, path: Path, max_curves: int = MAX_CURVES) -> Path:
     """Validation accuracy against epoch, one line per trial with a recorded curve: completed
     trials in blue, stopped ones in orange ending in a cross (where the scheduler stopped it),
-    the best full-fidelity trial in red."""
+    the best full-fidelity trial in red. Past ``max_curves`` curves, an even sample of them
+    (by proposal order) is drawn, the best trial always, and the lines fade as they grow
+    many (the title says how many are shown)."""
     plt = _pyplot()
+    from matplotlib.lines import Line2D
+
     fig, ax = plt.subplots(figsize=(8, 4.8))
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy")
-    ax.set_title("validation accuracy by epoch, every trial")
     ax.grid(alpha=0.3)
     best = ranked(frame)
     best_id = best.iloc[0]["trial_id"] if len(best) and \
         best.iloc[0]["status"] == Status.COMPLETED else None
-    drawn = {Status.COMPLETED.value: 0, Status.STOPPED.value: 0}
-    for trial_id, status, cell in zip(frame["trial_id"], frame["status"],
-                                      frame.get("accuracy_curve", [None] * len(frame))):
-        curve = accuracy_curve(cell)
-        if not curve or status not in drawn:
-            continue
-        epochs = list(range(1, len(curve) + 1))
-        stopped = status == Status.STOPPED
-        label = None if drawn[status] else ("stopped early" if stopped else "completed")
-        ax.plot(epochs, curve, "-", color="tab:orange" if stopped else "tab:blue",
-                alpha=0.45, linewidth=1, marker="." if len(curve) == 1 else None, label=label)
-        if stopped:
-            ax.plot(epochs[-1], curve[-1], "x", color="tab:orange", markersize=5, alpha=0.8)
-        drawn[status] += 1
+    curves = _trial_curves(frame)
+    shown = _even_sample(curves, max_curves, keep=best_id)
+    ax.set_title("validation accuracy by epoch, every trial" if len(shown) == len(curves) else
+                 f"validation accuracy by epoch, {len(shown):,} of {len(curves):,} trials "
+                 f"(an even sample)")
+    alpha = max(0.05, min(0.45, 40.0 / max(1, len(shown))))
+    handles = []
+    for status, color, label in ((Status.COMPLETED.value, "tab:blue", "completed"),
+                                 (Status.STOPPED.value, "tab:orange", "stopped early")):
+        group = [c for c in shown if c[1] == status]
+        _draw_curves(ax, group, color, alpha, end_marker="x" if status == "stopped" else None)
+        if group:  # a legend line at full strength, however faint the lines are
+            handles.append(Line2D([], [], color=color, label=label))
+    for trial_id, _, curve in shown:
         if trial_id == best_id:
-            ax.plot(epochs, curve, "-o", color="tab:red", linewidth=2, markersize=3, zorder=3,
-                    label=f"best full-fidelity trial {trial_id}")
-    if not any(drawn.values()):
+            handles += ax.plot(range(1, len(curve) + 1), curve, "-o", color="tab:red",
+                               linewidth=2, markersize=3, zorder=3,
+                               label=f"best full-fidelity trial {trial_id}")
+    if not curves:
         _note(ax, "no per-epoch accuracy recorded (no trial trained yet, or a run of an older "
                   "raynas)")
     else:
         from matplotlib.ticker import MaxNLocator
 
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend(loc="lower right", fontsize=8)
+        ax.autoscale_view()
+        if max(len(c) for _, _, c in curves) == 1:
+            ax.set_xlim(0.5, 1.5)
+        ax.legend(handles=handles, loc="lower right", fontsize=8)
     return _save(fig, path)
+
+
+def _trial_curves(frame: Any) -> list[tuple[str, str, list[float]]]:
+    """``(trial_id, status, curve)`` of each completed or stopped row with a recorded curve,
+    in proposal order."""
+    rows = frame.sort_values("order", kind="stable") if "order" in frame else frame
+    cells = rows["accuracy_curve"] if "accuracy_curve" in rows else [None] * len(rows)
+    out = []
+    for trial_id, status, cell in zip(rows["trial_id"], rows["status"], cells):
+        if status in (Status.COMPLETED.value, Status.STOPPED.value):
+            curve = accuracy_curve(cell)
+            if curve:
+                out.append((trial_id, status, curve))
+    return out
+
+
+def _even_sample(items: list, limit: int, keep: Any = None) -> list:
+    """At most ``limit`` items evenly spread over ``items`` (all when fewer), plus the one
+    whose first field is ``keep``."""
+    if len(items) <= limit:
+        return items
+    import numpy as np
+
+    picked = set(np.linspace(0, len(items) - 1, limit).round().astype(int).tolist())
+    return [item for i, item in enumerate(items) if i in picked or item[0] == keep]
+
+
+def _draw_curves(ax: Any, curves: list[tuple[str, str, list[float]]], color: str, alpha: float,
+                 end_marker: str | None) -> None:
+    """All ``curves`` as one LineCollection (one-epoch curves as dots), ends marked."""
+    from matplotlib.collections import LineCollection
+
+    if not curves:
+        return
+    lines = [list(zip(range(1, len(c) + 1), c)) for _, _, c in curves if len(c) > 1]
+    if lines:
+        ax.add_collection(LineCollection(lines, colors=color, alpha=alpha, linewidths=1))
+    dots = [c for _, _, c in curves if len(c) == 1]
+    if dots:
+        ax.scatter([1] * len(dots), [c[0] for c in dots], s=8, color=color,
+                   alpha=max(alpha, 0.3))
+    if end_marker:
+        ax.scatter([len(c) for _, _, c in curves], [c[-1] for _, _, c in curves],
+                   marker=end_marker, s=20, color=color, alpha=min(0.8, 2 * alpha))
 
 
 def _short(text: str, width: int = 18) -> str:

@@ -14,6 +14,7 @@ COMMANDS = {
     "bench": ("raynas.cli.bench", "bench_command"),
     "bench-overhead": ("raynas.cli.bench", "bench_overhead_command"),
     "bench-fidelity": ("raynas.cli.bench", "bench_fidelity_command"),
+    "bench-results": ("raynas.cli.bench_results", "bench_results_command"),
     "report": ("raynas.cli.report", "report_command"),
     "export": ("raynas.cli.export", "export_command"),
     "train": ("raynas.cli.train", "train_command"),

@@ -77,12 +77,30 @@ def history(frame: Any, objectives: Mapping[str, str] | None = None
     for several objectives) at the epochs they trained (the fidelity); failed and rejected
     rows tell ``None``."""
     objectives = objectives or DEFAULT_OBJECTIVES
-    for row in frame.to_dict("records"):
-        told = row["status"] in (Status.COMPLETED, Status.STOPPED)
-        value = objective_value(row, objectives) if told else None
-        trained = _finite(row.get("epochs"))
-        fidelity = int(trained) if value is not None and trained is not None else None
-        yield json.loads(row["genome"]), value, fidelity
+    told = frame["status"].isin([Status.COMPLETED.value, Status.STOPPED.value]).to_numpy().copy()
+    scores = {metric: _finite_column(frame, metric) for metric in objectives}
+    for metric in scores.values():
+        told &= ~np.isnan(metric)  # a missing or non-finite metric: told None
+    epochs = _finite_column(frame, "epochs")
+    single = len(objectives) == 1
+    for i, text in enumerate(frame["genome"]):
+        if not told[i]:
+            yield json.loads(text), None, None
+            continue
+        value = next(iter(scores.values()))[i].item() if single else \
+            {metric: column[i].item() for metric, column in scores.items()}
+        yield json.loads(text), value, None if np.isnan(epochs[i]) else int(epochs[i])
+
+
+def _finite_column(frame: Any, name: str) -> np.ndarray:
+    """A column as floats, NaN where it is missing, not a number or not finite (all NaN when
+    the frame has no such column)."""
+    import pandas as pd
+
+    if name not in frame.columns:
+        return np.full(len(frame), np.nan)
+    values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return np.where(np.isfinite(values), values, np.nan)
 
 
 def _scored(frame: Any, objectives: Mapping[str, str]) -> Any:
@@ -139,8 +157,6 @@ def hypervolume_curve(frame: Any, objectives: Mapping[str, str]) -> Any:
     """
     import pandas as pd
 
-    from raynas.strategies.pareto import hypervolume
-
     rows = frame.sort_values("order", kind="stable").reset_index(drop=True)
     done = _scored(rows, objectives)
     values = minimised(done, objectives) if len(done) else np.zeros((0, len(objectives)))
@@ -151,13 +167,29 @@ def hypervolume_curve(frame: Any, objectives: Mapping[str, str]) -> Any:
     reference = np.full(len(objectives), 1.1)
     box = float(np.prod(reference))
     position = {index: i for i, index in enumerate(done.index)}
-    seen: list[int] = []
-    curve = []
-    for index in rows.index:
-        if index in position:
-            seen.append(position[index])
-        curve.append(hypervolume(scaled[seen], reference) / box if seen else 0.0)
+    curve = _running_hypervolume([position.get(index) for index in rows.index], scaled,
+                                 reference) / box
     return pd.DataFrame({"order": rows["order"].to_numpy(), "hypervolume": curve})
+
+
+def _running_hypervolume(points: list[int | None], scaled: np.ndarray,
+                         reference: np.ndarray) -> np.ndarray:
+    """The hypervolume after each step of ``points`` (a row of ``scaled``, or ``None`` for a
+    step that adds none). Only a point no earlier point weakly dominates changes the volume,
+    so it is computed again only then, over the running non-dominated set."""
+    from raynas.strategies.pareto import hypervolume
+
+    front = np.zeros((0, reference.shape[0]))
+    volume = 0.0
+    out = np.zeros(len(points))
+    for step, point in enumerate(points):
+        if point is not None:
+            new = scaled[point]
+            if not (front <= new).all(axis=1).any():
+                front = np.vstack([front[~(new <= front).all(axis=1)], new])
+                volume = hypervolume(front, reference)
+        out[step] = volume
+    return out
 
 
 def front_lines(front: Any, objectives: Mapping[str, str], limit: int = 8) -> list[str]:

@@ -1,11 +1,12 @@
-"""Parquet part files of a run's ``trials/`` folder: written atomically, merged on request."""
+"""Parquet part files of a run's ``trials/`` folder: written atomically, merged when a run's
+writer closes (past ``max_parts``) or on ``raynas repair --compact``."""
 
 from __future__ import annotations
 
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Container, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -40,20 +41,38 @@ def _write_parquet(table: pa.Table, path: Path) -> Path:
     return atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
 
-def compact_parts(trials_dir: Path, schema: pa.Schema) -> int:
-    """Merge every part file into one; returns how many parts were merged.
+def compact_parts(trials_dir: Path, schema: pa.Schema,
+                  journaled: Container[str] | None = None) -> int:
+    """Merge every part file into one; returns how many parts were merged (0: left as is).
 
-    The merged file lands before the old parts go, so a plain reader listing the folder in
-    that instant may see a row twice or miss a file: call it only when no one reads (``raynas
-    repair --compact``), never while a run writes.
+    Never loses a row nor leaves one twice: nothing is merged unless every part reads and
+    (given ``journaled``, the journal's trial ids) every row is in the journal. The merged
+    file is written under a hidden name first; the old parts are then removed and the merged
+    file takes its name (``os.replace``). A kill in between leaves the rows only in the
+    journal, which the next writer or ``raynas repair`` writes back to a part. A plain
+    reader listing the folder during those milliseconds may miss rows or a file (never sees
+    one twice; :func:`~raynas.results.store.read_trials` reads them from the journal): run it
+    when the run's writer closes or from ``raynas repair --compact``, never mid-run.
     """
     parts = sorted(trials_dir.glob("part-*.parquet"))
     if len(parts) <= 1:
         return 0
-    table = pa.concat_tables([pq.read_table(p, schema=schema) for p in parts])
-    table = table.sort_by([("order", "ascending")])
-    merged = _write_parquet(table, trials_dir / f"part-{time.time_ns():020d}-compact.parquet")
-    for part in parts:
-        if part != merged:
-            part.unlink()
+    try:
+        tables = [pq.read_table(p, schema=schema) for p in parts]
+    except (pa.ArrowException, OSError):
+        return 0  # a corrupt or vanished part: recovery's business, not a merge's
+    table = pa.concat_tables(tables).sort_by([("order", "ascending")])
+    if journaled is not None and not set(table.column("trial_id").to_pylist()) <= set(journaled):
+        return 0  # a row only in Parquet: merging could lose it if killed midway
+
+    def write_then_retire(tmp: Path) -> None:
+        pq.write_table(table, tmp, compression="zstd")
+        for part in parts:
+            part.unlink(missing_ok=True)
+
+    name = f"part-{time.time_ns():020d}-compact.parquet"
+    try:
+        atomic_write(trials_dir / name, write_then_retire)
+    except OSError as err:
+        raise write_error(trials_dir / name, err) from None
     return len(parts)

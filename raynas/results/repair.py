@@ -14,17 +14,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from raynas.results.journal import read_journal, rewrite_journal
+from raynas.results.journal import journal_ids, read_journal, rewrite_journal
 from raynas.results.run_dir import RunDir
-
-
-def _part_rows(part: Path) -> list[dict[str, Any]]:
-    return pq.read_table(part).to_pylist()
 
 
 def recover(run_dir: str | os.PathLike[str], schema: pa.Schema) -> list[str]:
     """Make the journal and the parts agree; returns what was done, one line per step.
 
+    0. a hidden temporary part left by a kill (a write or a merge cut short) is removed;
     1. a part that does not read is moved to ``DIR/corrupt/``;
     2. rows of the readable parts missing from the journal (a run of raynas <= 0.2, whose
        journal held only unflushed rows) are added to it, and torn journal lines are dropped
@@ -37,32 +34,49 @@ def recover(run_dir: str | os.PathLike[str], schema: pa.Schema) -> list[str]:
     run_dir = Path(run_dir)
     trials_dir = run_dir / "trials"
     done: list[str] = []
-    in_parts: dict[str, dict[str, Any]] = {}
+    unfinished = list(trials_dir.glob(".part-*.parquet.tmp"))  # a write or merge killed midway
+    for tmp in unfinished:
+        tmp.unlink(missing_ok=True)
+    if unfinished:
+        done.append(f"removed {len(unfinished)} unfinished temporary part file(s); their rows "
+                    f"are in the journal")
+    journaled = journal_ids(run_dir)  # read from each line's start: no full parse
+    in_parts: set[str] = set()
+    backfill: list[dict[str, Any]] = []
     for part in sorted(trials_dir.glob("part-*.parquet")):
         try:
-            rows = _part_rows(part)
+            with pq.ParquetFile(part) as file:  # lighter than read_table for many parts
+                table = file.read(use_threads=False)
         except (pa.ArrowInvalid, OSError) as err:
             aside = run_dir / "corrupt" / part.name
             aside.parent.mkdir(exist_ok=True)
             os.replace(part, aside)
             done.append(f"moved corrupt part {part.name} to {aside} ({str(err).splitlines()[0]})")
             continue
-        for row in rows:
-            in_parts.setdefault(row["trial_id"], row)
-    journal, torn = read_journal(run_dir)
-    journaled = {row["trial_id"] for row in journal}
-    backfill = [row for trial_id, row in in_parts.items() if trial_id not in journaled]
+        backfill += _rows_not_in(table, journaled, in_parts)
+    missing, torn = read_journal(run_dir, skip=in_parts)  # parses only the rows no part holds
     if backfill or torn:
-        rewrite_journal(run_dir, backfill + journal)
+        rewrite_journal(run_dir, backfill + read_journal(run_dir)[0])
         if backfill:
             done.append(f"journal: added {len(backfill)} row(s) found only in Parquet")
         if torn:
             done.append(f"journal: dropped {torn} unreadable line(s) (cut by a kill mid-write)")
-    missing = [row for row in journal if row["trial_id"] not in in_parts]
     if missing:
         part = write_part(trials_dir, schema, missing, tag="recovered")
         done.append(f"wrote {len(missing)} row(s) from the journal to {part.name}")
     return done
+
+
+def _rows_not_in(table: pa.Table, journaled: set[str], in_parts: set[str]) -> list[dict[str, Any]]:
+    """The rows of a part in neither ``journaled`` nor ``in_parts`` (an earlier part), as
+    dicts; adds the part's ids to ``in_parts``. Only those rows are converted (a part's rows
+    are normally all journaled)."""
+    wanted = []
+    for index, trial_id in enumerate(table.column("trial_id").to_pylist()):
+        if trial_id not in journaled and trial_id not in in_parts:
+            wanted.append(index)
+        in_parts.add(trial_id)
+    return table.take(wanted).to_pylist() if wanted else []
 
 
 def schema_of(run_dir: str | os.PathLike[str]) -> pa.Schema:
@@ -99,7 +113,7 @@ def repair(run_dir: str | os.PathLike[str], compact: bool = False) -> list[str]:
         schema = schema_of(run.path)
         done = recover(run.path, schema)
         if compact:
-            merged = compact_parts(run.trials_dir, schema)
+            merged = compact_parts(run.trials_dir, schema, journaled=journal_ids(run.path))
             if merged:
                 done.append(f"merged {merged} part files into one")
     finally:

@@ -5,7 +5,8 @@ Layout of a run folder ``DIR``::
     DIR/run.json                 settings and search space of the run
     DIR/trials/part-*.parquet    the rows; ``pandas.read_parquet(DIR / "trials")`` reads them
     DIR/trials.journal.jsonl     the journal: every row, appended as each trial ends
-    DIR/journal/segment-*.jsonl  older journal segments (rotated past 32 MiB)
+    DIR/journal/segment-*.jsonl  older journal segments (rotated past 32 MiB, then past the
+                                 older segments' size)
     DIR/corrupt/                 part files found corrupt, moved aside by a repair
     DIR/space/                   a copy of a space file (FILE.py:Class) and its neighbours
     DIR/.writer.lock             held by the one process writing the run
@@ -16,11 +17,21 @@ What holds (see :mod:`raynas.results.journal` and :mod:`raynas.results.repair`):
   with SIGKILL keeps it). The journal is the durable log: any part file can be rebuilt
   from it.
 - The journal's rows reach a new Parquet part file within the flush interval (1 s, doubling
-  after every 16 parts so that a long run keeps few files), written atomically (a hidden
-  temporary file, then ``os.replace``). Each row is in exactly one part.
+  after every 16 parts so that a long run keeps few files: their number grows with the log
+  of the run's duration, not with its trials), written atomically (a hidden temporary file,
+  then ``os.replace``). Each row is in exactly one part.
 - While a run writes, part files are only added, never rewritten or deleted: a plain
   ``pandas.read_parquet(DIR / "trials")`` at any moment reads the rows flushed so far, each
   once, and never meets a file that vanished. ``read_trials`` adds the journal's rows.
+- When the run's writer closes with more than 16 parts, they are merged into one
+  (:func:`~raynas.results.parts.compact_parts`: the old parts go just before the merged
+  file appears, so no reader sees a row twice; a kill in between leaves those rows in the
+  journal, written back to a part by the next writer or ``raynas repair``).
+  ``read_trials`` is never affected (it takes a row missing from the parts from the journal,
+  and each trial once); a plain reader listing the folder in those milliseconds may miss
+  rows for that read.
+- The journal's segments grow geometrically (a new one may reach the size of all the older
+  ones together), so their number too grows with the log of the rows.
 - Opening a writer (a resumed run) or ``raynas repair DIR`` recovers: a corrupt part is moved
   to ``DIR/corrupt/`` and its rows are written again from the journal; journal rows that no
   part holds are written to a part; a torn journal line is dropped.
@@ -33,13 +44,13 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from raynas.results.errors import ResultsError
-from raynas.results.journal import JournalAppender, journal_path, read_journal
+from raynas.results.journal import JournalAppender, journal_ids, journal_path, read_journal
 from raynas.results.run_dir import RunDir, RunInfo
 from raynas.results.parts import compact_parts, write_part  # noqa: F401  (re-exported)
 from raynas.results.schema import (ARCH_PREFIX, BASE_COLUMNS, STAGES, STATUSES,  # noqa: F401
@@ -51,16 +62,22 @@ class ResultsWriter:
 
     ``add(row)`` journals the row at once and writes a part file when the last one is at
     least the flush interval old; ``flush()`` writes now; ``close()`` flushes. Part files are
-    only ever added while a writer is open (a plain ``pandas.read_parquet`` during the run
+    only ever added while rows are written (a plain ``pandas.read_parquet`` during the run
     never loses a file it listed nor sees a row twice); to keep their number small in a long
-    run, the flush interval doubles after every ``max_parts`` parts (``raynas repair --compact``
-    merges them once nobody reads). Opening a writer first recovers the run
+    run, the flush interval doubles after every ``max_parts`` parts, so a run of ``T``
+    seconds writes at most about ``max_parts * (1 + log2(1 + T / (max_parts *
+    flush_interval))`` parts (16 * 13 = 208 for a day), however many trials end; ``close()``
+    then merges them into one when more than ``max_parts`` are there. Opening a writer first recovers the run
     (:func:`raynas.results.repair.recover`): corrupt parts are moved aside and rebuilt from the
     journal, and journal rows that no part holds are written to one.
+
+    ``clock``: the seconds the flush interval is measured in (``time.monotonic``; a benchmark
+    or a test passes a simulated clock to replay a long run in moments).
     """
 
     def __init__(self, run_dir: str | os.PathLike[str], keys: Sequence[str],
-                 flush_interval: float = 1.0, max_parts: int = 16, resume: bool = True):
+                 flush_interval: float = 1.0, max_parts: int = 16, resume: bool = True,
+                 clock: Callable[[], float] = time.monotonic):
         from raynas.results.repair import recover
 
         self.run_dir = Path(run_dir)
@@ -77,6 +94,7 @@ class ResultsWriter:
             raise
         self.journal_path = journal_path(self.run_dir)
         self.flush_interval = flush_interval
+        self._clock = clock
         self.max_parts = max(1, max_parts)
         self._parts = len(list(self.trials_dir.glob("part-*.parquet")))
         self._pending: list[dict[str, Any]] = []
@@ -91,13 +109,13 @@ class ResultsWriter:
         row = dict(row)
         self.journal.append(row)
         self._pending.append(row)
-        if time.monotonic() - self._last_flush >= self.current_interval:
+        if self._clock() - self._last_flush >= self.current_interval:
             self.flush()
 
     def flush_due(self) -> None:
         """Flush when rows wait and the last part is old enough (call it often: rows then
         reach Parquet within the flush interval even when no further trial ends)."""
-        if self._pending and time.monotonic() - self._last_flush >= self.current_interval:
+        if self._pending and self._clock() - self._last_flush >= self.current_interval:
             self.flush()
 
     def flush(self) -> None:
@@ -106,18 +124,29 @@ class ResultsWriter:
             write_part(self.trials_dir, self.schema, self._pending)
             self._pending = []
             self._parts += 1
-        self._last_flush = time.monotonic()
+        self._last_flush = self._clock()
 
-    def close(self, compact: bool = False) -> None:
-        """Flush and release the run. ``compact=True`` merges the parts into one file: only
-        for a folder nobody reads at the moment (see :func:`compact_parts`)."""
+    def close(self, compact: bool | None = None) -> None:
+        """Flush and release the run. The run's parts are then merged into one file
+        (:func:`compact_parts`): when more than ``max_parts`` are there (``compact=None``),
+        always (``True``) or never (``False``). A merge that cannot be done leaves the parts
+        as they are (a warning says why); no row is ever lost or doubled by it."""
         try:
             self.flush()
             self.journal.close()
-            if compact:
-                compact_parts(self.trials_dir, self.schema)
+            parts = len(list(self.trials_dir.glob("part-*.parquet")))
+            if compact or (compact is None and parts > self.max_parts):
+                self._compact()
         finally:
             self._lock.release()
+
+    def _compact(self) -> None:
+        import warnings
+
+        try:
+            compact_parts(self.trials_dir, self.schema, journaled=journal_ids(self.run_dir))
+        except ResultsError as err:
+            warnings.warn(f"{err}; the parts were left as they were", stacklevel=3)
 
 
 def read_trials(run_dir: str | os.PathLike[str], include_journal: bool = True,
@@ -139,15 +168,16 @@ def read_trials(run_dir: str | os.PathLike[str], include_journal: bool = True,
     if not trials_dir.is_dir():
         raise ResultsError(f"{run_dir} holds no raynas results: {trials_dir} does not exist; "
                            f"pass the folder given to `raynas evolve --out`")
-    frames = _read_parts(trials_dir, on_corrupt)
-    rows = read_journal(run_dir)[0] if include_journal else []
+    frame = _read_parts(trials_dir, on_corrupt)
+    known = set(frame["trial_id"]) if frame is not None else set()
+    rows = read_journal(run_dir, skip=known)[0] if include_journal else []
+    frames = [frame] if frame is not None and len(frame) else []
     if rows:
         extra = pd.DataFrame(rows)
         for name in ("started_at", "finished_at"):
             if name in extra:
                 extra[name] = pd.to_datetime(extra[name], utc=True, format="ISO8601")
         frames.append(extra)
-    frames = [frame for frame in frames if len(frame)]
     if not frames:
         return pd.DataFrame(columns=[name for name, _ in BASE_COLUMNS])
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
@@ -255,32 +285,47 @@ def ranked_genomes(frame: Any) -> Any:
     if "stage" in done:  # one-shot runs: a genome's inherited-weight score ranks below any retrain
         level = level.where(done["stage"] != "oneshot", 1e9)
     done = done.assign(_level=level)
-    rows = []
-    for genome, group in done.groupby("genome", sort=False):  # groups keep ranked order
-        group = group[group["_level"] == group["_level"].max()]
-        full = bool(group["status"].iloc[0] == Status.COMPLETED)
-        accuracy = group["accuracy"].astype(float)
-        first = group.loc[group["order"].idxmin()]
-        rows.append({"genome": genome,
-                     "status": str(Status.COMPLETED if full else Status.STOPPED),
-                     "epochs": None if full else int(group["_level"].iloc[0]),
-                     "stage": group["stage"].iloc[0] if "stage" in group else None,
-                     "_level": group["_level"].iloc[0], "accuracy": accuracy.mean(),
-                     "accuracy_std": float(accuracy.std(ddof=0)),
-                     "accuracy_min": accuracy.min(), "accuracy_max": accuracy.max(),
-                     "trials": len(group), "trial_ids": list(group["trial_id"]),
-                     "trial_id": group["trial_id"].iloc[0],
-                     "params": group["params"].dropna().iloc[0] if group["params"].notna().any()
-                     else None,
-                     "flops": group["flops"].dropna().iloc[0] if "flops" in group
-                     and group["flops"].notna().any() else None,
-                     "order": int(first["order"]),
-                     **{c: first[c] for c in arch}})
-    table = pd.DataFrame(rows)
+    kept = done[done["_level"] == done.groupby("genome", sort=False)["_level"].transform("max")]
+    table = _genome_table(kept, arch)
     table = table.assign(_params=pd.to_numeric(table["params"]).fillna(float("inf")))
     table = table.sort_values(["_level", "accuracy", "_params", "order"],
                               ascending=[False, False, True, True], kind="stable")
     return table.drop(columns=["_params", "_level"]).reset_index(drop=True)
+
+
+def _genome_table(kept: Any, arch: list[str]) -> Any:
+    """One row per genome of ``kept`` (its trials at its highest fidelity, in ranked order),
+    genomes in order of first appearance; see :func:`ranked_genomes` for the columns."""
+    import pandas as pd
+
+    kept = kept.assign(accuracy=kept["accuracy"].astype(float))
+    groups = kept.groupby("genome", sort=False)
+    best = groups.head(1).set_index("genome")  # each genome's best trial (ranked order)
+    first = kept.loc[groups["order"].idxmin()].set_index("genome")  # its first trial
+    stats = groups["accuracy"].agg(["mean", "min", "max", "size"])
+    full = best["status"] == Status.COMPLETED
+    table = pd.DataFrame({
+        "genome": stats.index,
+        "status": full.map({True: str(Status.COMPLETED), False: str(Status.STOPPED)}),
+        "epochs": [None if f else int(v) for f, v in zip(full, best["_level"])],
+        "stage": best["stage"] if "stage" in best else None,
+        "_level": best["_level"], "accuracy": stats["mean"],
+        "accuracy_std": groups["accuracy"].std(ddof=0).fillna(0.0).astype(float),
+        "accuracy_min": stats["min"], "accuracy_max": stats["max"],
+        "trials": stats["size"].astype(int),
+        "trial_ids": groups["trial_id"].agg(list),
+        "trial_id": best["trial_id"],
+        "params": _first_present(groups, "params"),
+        "flops": _first_present(groups, "flops") if "flops" in kept else None,
+        "order": first["order"].astype(int),
+        **{c: first[c] for c in arch}}, index=stats.index)
+    return table.reset_index(drop=True)
+
+
+def _first_present(groups: Any, column: str) -> Any:
+    """Per group, the first non-null value of ``column`` (``None`` when it has none)."""
+    values = groups[column].first()
+    return values.astype(object).where(values.notna(), None)
 
 
 def genome_pareto_front(frame: Any) -> Any:
@@ -317,26 +362,54 @@ def pareto_front(frame: Any) -> Any:
     return done.loc[keep].reset_index(drop=True)
 
 
-def _read_parts(trials_dir: Path, on_corrupt: str) -> list:
-    """Every readable part file as a DataFrame. Parts are never deleted while a writer runs;
-    one gone between listing and reading (``raynas repair --compact``) is skipped, its rows
-    being in the journal; a corrupt one is left out with a warning, or raised."""
+def _read_parts(trials_dir: Path, on_corrupt: str) -> Any:
+    """Every readable part file as one DataFrame (``None`` when there is none).
+
+    The parts are read as one Arrow dataset over the union of their schemas (an older
+    part lacks a newer column: nulls); when that fails (a part corrupt, or gone between
+    listing and reading: ``raynas repair --compact``, a writer closing), each part is read on
+    its own: a vanished one is skipped (its rows are in the journal), a corrupt one left out
+    with a warning, or raised."""
+    parts = sorted(trials_dir.glob("part-*.parquet"))
+    if not parts:
+        return None
+    try:  # one dataset read: fast with many parts
+        return _read_dataset(parts).to_pandas()
+    except (pa.ArrowException, OSError):
+        pass
+    import pandas as pd
+
+    frames = [table.to_pandas() for table in _read_each(parts, on_corrupt)]
+    frames = [frame for frame in frames if len(frame)]
+    if not frames:
+        return None
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _read_dataset(parts: list[Path]) -> pa.Table:
+    import pyarrow.dataset as ds
+
+    schema = pa.unify_schemas([pq.read_schema(part) for part in parts])
+    return ds.dataset([str(part) for part in parts], format="parquet", schema=schema).to_table()
+
+
+def _read_each(parts: list[Path], on_corrupt: str) -> list[pa.Table]:
     import warnings
 
-    frames = []
-    for part in sorted(trials_dir.glob("part-*.parquet")):
+    tables = []
+    for part in parts:
         try:
-            frames.append(pq.read_table(part).to_pandas())
+            tables.append(pq.read_table(part))
         except FileNotFoundError:
             continue
         except (pa.ArrowInvalid, OSError) as err:
             message = (f"corrupt results file {part}: {err}")
             if on_corrupt == "raise":
-                raise ResultsError(message + f"; `raynas repair {trials_dir.parent}` rebuilds it "
+                raise ResultsError(message + f"; `raynas repair {part.parent.parent}` rebuilds it "
                                    f"from the journal") from None
             warnings.warn(message + f"; its rows are read from the journal; `raynas repair "
-                          f"{trials_dir.parent}` rebuilds it", stacklevel=3)
-    return frames
+                          f"{part.parent.parent}` rebuilds it", stacklevel=4)
+    return tables
 
 
 def write_run_info(run_dir: str | os.PathLike[str], info: Mapping[str, Any]) -> Path:
