@@ -49,6 +49,11 @@ class RegularizedEvolution(Strategy):
     ``population_size=10, sample_size=3, mutation=1, model=None, dedup=False`` this is the
     textbook algorithm.
 
+    Cost: an ask+tell does not grow with the history. The model refits after every result up
+    to 256 results, then each time the results have grown by 2% (see
+    :class:`~raynas.strategies.surrogate.RankRidge`); ``python -m raynas.bench.ask_tell``
+    measures it with 200 to 10,000 results told.
+
     Defaults scale with ``budget`` (the number of trials the run will make):
     ``population_size = clip(budget // 4, 6, 100)`` (25 without a budget) and
     ``sample_size = max(2, population_size // 2)``.
@@ -229,11 +234,10 @@ class RegularizedEvolution(Strategy):
         if not self._front_index:
             return int(np.argmax(predicted.sum(axis=1)))
         models = self._surrogates
+        observed = np.column_stack([m.targets() for m in models])
         if all(m.current for m in models):
-            observed = np.column_stack([m.targets() for m in models])
             front = -observed[self._front_index]
         else:  # a long run: the models lag the newest results a little (see RankRidge)
-            observed = np.column_stack([m.targets() for m in models])
             front = -np.column_stack([m.scores(self._front_values[:, j])
                                       for j, m in enumerate(models)])
         candidates = -predicted
