@@ -49,17 +49,21 @@ class OneShotBenchResult:
     standalone_epochs: int
     kendall_tau: float
     kendall_p: float
+    kendall_tau_loss: float  # the same genomes ranked by validation loss (no ties)
     standalone_seconds_per_genome: float
     inherited: list[float]
     standalone_accuracy: list[float]
+    inherited_loss: list[float]
+    standalone_loss: list[float]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def _standalone(factory: Any, genome: dict[str, Any], bundle: Any, epochs: int,
-                seed: int) -> tuple[float, float]:
-    """Accuracy of ``genome`` trained alone from scratch, and the seconds it took."""
+                seed: int) -> tuple[float, float, float]:
+    """Validation accuracy and loss of ``genome`` trained alone from scratch, and the seconds
+    it took."""
     import torch
 
     from raynas.core.fixing import fix
@@ -69,7 +73,7 @@ def _standalone(factory: Any, genome: dict[str, Any], bundle: Any, epochs: int,
     torch.manual_seed(seed)
     model = fix(factory(), genome)
     result = train_model(model, bundle, epochs, seed=seed, device="cpu")
-    return result.accuracy, result.train_seconds
+    return result.accuracy, result.loss, result.train_seconds
 
 
 def oneshot_bench(space: str = "nasbench201-small", *, supernet_epochs: int = 30,
@@ -116,20 +120,25 @@ def oneshot_bench(space: str = "nasbench201-small", *, supernet_epochs: int = 30
             genome = search_space.sample(rng)
             if genome not in genomes:
                 genomes.append(genome)
-        inherited = [r["accuracy"] for r in pool.evaluate(genomes)]
+        scored = pool.evaluate(genomes)
+        inherited = [r["accuracy"] for r in scored]
+        inherited_loss = [r["loss"] for r in scored]
     finally:
         pool.shutdown()
 
     task = ray.remote(num_cpus=1)(_standalone)
     bundle_ref = ray.put(bundle)
     alone = ray.get([task.remote(factory, g, bundle_ref, standalone_epochs, seed) for g in genomes])
-    accuracy = [a for a, _ in alone]
-    seconds_each = float(np.mean([s for _, s in alone]))
+    accuracy = [a for a, _, _ in alone]
+    loss = [v for _, v, _ in alone]
+    seconds_each = float(np.mean([s for _, _, s in alone]))
     tau, p_value = kendalltau(inherited, accuracy)
+    tau_loss = float(kendalltau(inherited_loss, loss)[0])
     per_candidate = 1.0 / found.candidates_per_second if found.candidates_per_second else float("nan")
     echo(f"stand-alone: {standalone} genomes x {standalone_epochs} epochs, "
          f"{seconds_each:.2f} s each; accuracy {min(accuracy):.3f}..{max(accuracy):.3f}")
-    echo(f"Kendall tau (inherited vs stand-alone): {tau:.3f} (p={p_value:.2g})")
+    echo(f"Kendall tau (inherited vs stand-alone): {tau:.3f} (p={p_value:.2g}) on accuracy, "
+         f"{tau_loss:.3f} on validation loss")
     echo(f"time per candidate: inherited {per_candidate * 1000:.0f} ms vs stand-alone "
          f"{seconds_each:.2f} s per CPU (ratio {seconds_each / per_candidate / workers:.0f}x "
          f"on {workers} CPU(s))")
@@ -143,7 +152,8 @@ def oneshot_bench(space: str = "nasbench201-small", *, supernet_epochs: int = 30
         best_inherited_accuracy=float(found.best["accuracy"]), standalone=standalone,
         standalone_epochs=standalone_epochs, kendall_tau=float(tau), kendall_p=float(p_value),
         standalone_seconds_per_genome=seconds_each, inherited=inherited,
-        standalone_accuracy=accuracy)
+        standalone_accuracy=accuracy, kendall_tau_loss=tau_loss, inherited_loss=inherited_loss,
+        standalone_loss=loss)
 
 
 def against_evolve(space: str = "nasbench201-small", *, supernet_epochs: int = 30,
@@ -211,6 +221,9 @@ def main() -> None:  # pragma: no cover - a thin command over oneshot_bench
     @click.option("--strategy", default="evolution", show_default=True)
     @click.option("--seed", default=0, show_default=True)
     @click.option("--lr", default=0.05, show_default=True)
+    @click.option("--out", type=click.Path(file_okay=False), default=None,
+                  help="Folder of the supernet (a finished one there is reused). [a new "
+                       "temporary folder]")
     @click.option("--json-out", type=click.Path(dir_okay=False), default=None)
     @click.option("--against-evolve", "versus_evolve", is_flag=True,
                   help="Instead: oneshot end to end (retraining the top 3 for "
@@ -221,7 +234,7 @@ def main() -> None:  # pragma: no cover - a thin command over oneshot_bench
             result = against_evolve(
                 options["space"], supernet_epochs=options["supernet_epochs"],
                 candidates=options["candidates"], epochs=options["standalone_epochs"],
-                workers=options["workers"], seed=options["seed"])
+                workers=options["workers"], seed=options["seed"], out=options["out"])
             print(f"total {time.perf_counter() - started:.1f} s")
             if json_out:
                 Path(json_out).write_text(json.dumps(result, indent=2) + "\n")
