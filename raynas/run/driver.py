@@ -32,8 +32,10 @@ from raynas.run.summary import RunSummary, summarize
 __all__ = ["RunError", "RunPlan", "RunSummary", "evolve", "resume_settings"]
 
 
-def evolve(settings: EvolveSettings, resume: bool = False, quiet: bool = False) -> RunSummary:
-    """Run (or with ``resume``, continue) a search; returns counts and the best row."""
+def evolve(settings: EvolveSettings, resume: bool = False, quiet: bool = False,
+           segment_trials: int | None = None) -> RunSummary:
+    """Run (or with ``resume``, continue) a search; returns counts and the best row.
+    ``segment_trials``: Tune trials per ``Tuner.fit`` (default :data:`SEGMENT_TRIALS`)."""
     set_tune_env()
     plan = RunPlan.build(settings, resume)
     strategy = plan.make_strategy()
@@ -50,7 +52,7 @@ def evolve(settings: EvolveSettings, resume: bool = False, quiet: bool = False) 
         plan.run_dir.write_info(plan.run_info())
         lineage = None
         if plan.settings.trials > len(rows):
-            lineage = _run_tune(plan, strategy, writer, rows, quiet)
+            lineage = _run_tune(plan, strategy, writer, rows, quiet, segment_trials)
     except BaseException as err:
         lost_write = _lost_write(err)
         try:
@@ -92,9 +94,18 @@ def _known_trials(rows: Any) -> dict[str, str]:
             if status != Status.REJECTED}
 
 
+#: Tune trials per ``Tuner.fit``. Tune keeps every ``Trial`` of a fit (its config, last
+#: results, metric analysis: about 135 KB each), so a run is a chain of fits of at most this
+#: many trials sharing one strategy, searcher, scheduler, recorder and Ray session; the
+#: driver's memory then stays flat whatever ``--trials`` is. Each fit restarts the trial
+#: actors (about a second) and drains its last trials before the next one starts.
+SEGMENT_TRIALS = 1000
+
+
 def _run_tune(plan: RunPlan, strategy: Any, writer: ResultsWriter, rows: Any,
-              quiet: bool) -> Any:
-    """Run the remaining trials on Ray Tune; returns the searcher's ``Lineage``."""
+              quiet: bool, segment_trials: int | None = None) -> Any:
+    """Run the remaining trials on Ray Tune, in segments of ``segment_trials`` (default
+    :data:`SEGMENT_TRIALS`) Tune trials; returns the searcher's ``Lineage``."""
     import ray
     from ray import tune
 
@@ -123,19 +134,57 @@ def _run_tune(plan: RunPlan, strategy: Any, writer: ResultsWriter, rows: Any,
                     trial_seed=settings.seed, screen=plan.screen(),
                     on_rejected=recorder.rejected, known_trials=_known_trials(rows),
                     objectives=settings.objectives)
-                tuner = tune.Tuner(
-                    trainable,
-                    tune_config=tune.TuneConfig(
-                        search_alg=searcher, scheduler=make_scheduler(settings),
-                        num_samples=-1, reuse_actors=True,
-                        max_concurrent_trials=max_concurrent(settings, remaining)),
-                    run_config=tune.RunConfig(
-                        name="raynas", storage_path=str(storage), verbose=0,
-                        callbacks=[tune_callback(recorder)]
-                        + ([waiting_reminder(waiting)] if waiting else []),
-                        failure_config=tune.FailureConfig(max_failures=settings.max_failures),
-                        checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)))
-                tuner.fit()
+                segments = _Segments(trainable, settings, searcher, make_scheduler(settings),
+                                     [tune_callback(recorder)]
+                                     + ([waiting_reminder(waiting)] if waiting else []),
+                                     storage, segment_trials or SEGMENT_TRIALS)
+                segments.run()
             return searcher.lineage
         finally:
             shutil.rmtree(storage, ignore_errors=True)
+
+
+class _Segments:
+    """The search as consecutive ``Tuner.fit`` calls (see :data:`SEGMENT_TRIALS`).
+
+    A segment ends when its trials are all done (Tune drains a fit before it returns), so a
+    scheduler sees every trial's reports to the end; the scheduler object is shared, so its
+    rungs keep the earlier segments' figures. A fit that returns with its segment not done,
+    or with trials still pending, was interrupted (Ctrl-C): no further segment starts.
+    """
+
+    def __init__(self, trainable: Any, settings: EvolveSettings, searcher: Any, scheduler: Any,
+                 callbacks: list[Any], storage: Path, size: int):
+        self.trainable, self.settings, self.searcher = trainable, settings, searcher
+        self.scheduler, self.callbacks, self.storage, self.size = scheduler, callbacks, storage, size
+        self.count = 0
+
+    def run(self) -> None:
+        while not self.searcher.finished:
+            self.searcher.begin_segment(self.size)
+            self.fit_one()
+            if not self.searcher.segment_done or self.searcher.pending:
+                break  # interrupted: every finished trial is already recorded
+
+    def fit_one(self) -> None:
+        """One ``Tuner.fit`` of at most ``size`` trials; its Tune folder is removed after."""
+        from ray import tune
+
+        settings, self.count = self.settings, self.count + 1
+        name = f"raynas-{self.count}"
+        tuner = tune.Tuner(
+            self.trainable,
+            tune_config=tune.TuneConfig(
+                search_alg=self.searcher, scheduler=self.scheduler,
+                num_samples=-1, reuse_actors=True,
+                max_concurrent_trials=max_concurrent(
+                    settings, min(self.size, self.searcher.remaining))),
+            run_config=tune.RunConfig(
+                name=name, storage_path=str(self.storage), verbose=0,
+                callbacks=self.callbacks,
+                failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+                checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)))
+        try:
+            tuner.fit()
+        finally:
+            shutil.rmtree(self.storage / name, ignore_errors=True)
