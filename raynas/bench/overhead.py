@@ -366,8 +366,10 @@ def measure_overhead(trials: int, default_trials: int, repeats: int, num_cpus: i
     every = every or max(1, min(500, trials // 4))
     ratio_trials = min(trials, 500) if ratio_trials is None else ratio_trials
     epoch_trials = min(trials, 100) if epoch_trials is None else epoch_trials
-    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-             logging_level="ERROR", address="local")
+    started = not ray.is_initialized()  # a Ray already up (a test's) is joined, left up
+    if started:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                 logging_level="ERROR", address="local")
     try:
         cpus = ray.cluster_resources().get("CPU", 0)
         say(f"scale run: {trials} trials")
@@ -384,7 +386,8 @@ def measure_overhead(trials: int, default_trials: int, repeats: int, num_cpus: i
             result.throughput = training_throughput(repeats=repeats)
         return result
     finally:
-        ray.shutdown()
+        if started:
+            ray.shutdown()
 
 
 def scale_lines(rows: list[ScaleRow]) -> list[str]:

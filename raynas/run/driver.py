@@ -24,7 +24,7 @@ from raynas.run.errors import RunError
 from raynas.run.plan import RunPlan
 from raynas.run.ray_session import (check_gpus, max_concurrent, ray_session, set_tune_env,
                                      waiting_reminder)
-from raynas.run.recorder import RunRecorder, tune_callback
+from raynas.run.recorder import RunRecorder, quiet_progress, tune_callback
 from raynas.run.resume import resume_settings
 from raynas.run.settings import EvolveSettings
 from raynas.run.summary import RunSummary, summarize
@@ -94,12 +94,13 @@ def _known_trials(rows: Any) -> dict[str, str]:
             if status != Status.REJECTED}
 
 
-#: Tune trials per ``Tuner.fit``. Tune keeps every ``Trial`` of a fit (its config, last
-#: results, metric analysis: about 135 KB each), so a run is a chain of fits of at most this
-#: many trials sharing one strategy, searcher, scheduler, recorder and Ray session; the
-#: driver's memory then stays flat whatever ``--trials`` is. Each fit restarts the trial
-#: actors (about a second) and drains its last trials before the next one starts.
-SEGMENT_TRIALS = 1000
+#: Tune trials per ``Tuner.fit``. Tune keeps every ``Trial`` of a fit; with what the recorder
+#: drops (``recorder.lighten``, ``recorder.quiet_progress``) that is still some 15 KB a
+#: trial, so a run is a chain of fits of at most this many trials sharing one strategy,
+#: searcher, scheduler, recorder and Ray session: the driver's memory stays flat whatever
+#: ``--trials`` is. Each fit starts its trial actors anew (seconds) and drains its last
+#: trials before the next one starts, hence segments this long.
+SEGMENT_TRIALS = 2500
 
 
 def _run_tune(plan: RunPlan, strategy: Any, writer: ResultsWriter, rows: Any,
@@ -135,7 +136,7 @@ def _run_tune(plan: RunPlan, strategy: Any, writer: ResultsWriter, rows: Any,
                     on_rejected=recorder.rejected, known_trials=_known_trials(rows),
                     objectives=settings.objectives)
                 segments = _Segments(trainable, settings, searcher, make_scheduler(settings),
-                                     [tune_callback(recorder)]
+                                     [tune_callback(recorder), quiet_progress()]
                                      + ([waiting_reminder(waiting)] if waiting else []),
                                      storage, segment_trials or SEGMENT_TRIALS)
                 segments.run()
