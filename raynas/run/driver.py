@@ -13,8 +13,11 @@ resume policy in :mod:`.resume`, Ray's lifecycle in :mod:`.ray_session`, the sum
 from __future__ import annotations
 
 import errno
+import os
 import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -161,11 +164,20 @@ class _Segments:
         self.count = 0
 
     def run(self) -> None:
-        while not self.searcher.finished:
-            self.searcher.begin_segment(self.size)
-            self.fit_one()
-            if not self.searcher.segment_done or self.searcher.pending:
-                break  # interrupted: every finished trial is already recorded
+        """Fit segments until the searcher has made every proposal or a fit was interrupted
+        (every finished trial is recorded by then); Ctrl-C's handler is left as it was."""
+        first = signal.getsignal(signal.SIGINT)
+        try:
+            while not self.searcher.finished:
+                self.searcher.begin_segment(self.size)
+                before = signal.getsignal(signal.SIGINT)
+                self.fit_one()
+                if (not self.searcher.segment_done or self.searcher.pending
+                        or _tune_caught_ctrl_c(before)):
+                    break
+        finally:
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, first)
 
     def fit_one(self) -> None:
         """One ``Tuner.fit`` of at most ``size`` trials; its Tune folder is removed after."""
@@ -189,3 +201,13 @@ class _Segments:
             tuner.fit()
         finally:
             shutil.rmtree(self.storage / name, ignore_errors=True)
+
+
+def _tune_caught_ctrl_c(before: Any) -> bool:
+    """Whether the last fit was ended by Ctrl-C: Tune installs its own SIGINT handler for a
+    fit (in the main thread, unless ``TUNE_DISABLE_SIGINT_HANDLER``) and puts back the one it
+    replaced (``before``) only when a Ctrl-C comes."""
+    if threading.current_thread() is not threading.main_thread() or \
+            os.environ.get("TUNE_DISABLE_SIGINT_HANDLER", "0") not in ("", "0"):
+        return False
+    return signal.getsignal(signal.SIGINT) is before

@@ -2,6 +2,10 @@
 run folder; a flat driver), and ``bench-overhead``'s scale table, on a real local Ray."""
 
 import json
+import os
+import signal
+import threading
+import time
 
 import pytest
 import ray
@@ -30,6 +34,7 @@ def settings(out, **values):
     return EvolveSettings(**{**base, **values})
 
 
+@pytest.mark.slow  # several fits on a real Ray
 def test_segments_make_one_run_with_one_numbering_and_earlier_parents(tmp_path):
     summary = evolve(settings(tmp_path / "run"), quiet=True, segment_trials=3)
     rows = read_trials(tmp_path / "run")
@@ -42,6 +47,7 @@ def test_segments_make_one_run_with_one_numbering_and_earlier_parents(tmp_path):
     assert all(by_order[p] < o for p, o in zip(parents, rows.loc[parents.index, "order"]))
 
 
+@pytest.mark.slow  # several fits on a real Ray
 def test_a_segmented_run_resumes_with_the_next_orders(tmp_path):
     evolve(settings(tmp_path / "run", trials=5), quiet=True, segment_trials=2)
     evolve(settings(tmp_path / "run", trials=9), resume=True, quiet=True, segment_trials=2)
@@ -50,6 +56,7 @@ def test_a_segmented_run_resumes_with_the_next_orders(tmp_path):
     assert set(rows["status"]) == {Status.COMPLETED}
 
 
+@pytest.mark.slow  # several fits on a real Ray
 def test_asha_across_segments_stops_some_trials_and_records_every_one(tmp_path):
     run = settings(tmp_path / "run", trials=12, epochs=3, scheduler="asha", grace_epochs=1,
                    max_batches_per_epoch=2)
@@ -60,6 +67,34 @@ def test_asha_across_segments_stops_some_trials_and_records_every_one(tmp_path):
     stopped = rows[rows["status"] == Status.STOPPED]
     assert len(stopped) and (stopped["epochs"] < 3).all()
     assert all(len(json.loads(c)) == e for c, e in zip(rows["accuracy_curve"], rows["epochs"]))
+
+
+def _rows(out) -> int:
+    try:
+        return len(read_trials(out))
+    except Exception:  # noqa: BLE001 - not there yet
+        return 0
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_the_run_in_its_segment_and_keeps_every_finished_row(tmp_path):
+    out = tmp_path / "run"
+
+    def interrupt_once_rows_exist():
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and _rows(out) < 3:
+            time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_once_rows_exist, daemon=True).start()
+    started = time.monotonic()
+    evolve(settings(out, trials=400, strategy="random", population_size=None,
+                    sample_size=None), quiet=True, segment_trials=100)
+    rows = read_trials(out)
+    assert 0 < len(rows) < 400  # stopped: no further segment started after Ctrl-C
+    assert set(rows["status"]) == {Status.COMPLETED}
+    assert sorted(rows["order"]) == sorted(set(rows["order"]))
+    assert time.monotonic() - started < 240
 
 
 def test_block_rates_and_scale_rows_from_finish_times():
