@@ -2,10 +2,11 @@
 
 Flow: :class:`RunPlan` (settings -> space, strategy class, dataset checked to fit, run
 folder; all before Ray starts) -> strategy (rebuilt from the Parquet log on ``--resume``)
--> Tune with the :class:`~raynas.run.searcher.StrategySearcher` and warm, reused workers
+-> Tune with the :class:`~raynas.run.searcher.StrategySearcher` and warm, reused workers,
+in segments of at most :data:`SEGMENT_TRIALS` trials (consecutive ``Tuner.fit`` calls
+sharing the strategy, searcher, scheduler and recorder: a flat driver at any ``--trials``)
 -> one row per finished trial (completed, stopped by ``--scheduler``, failed or rejected)
-streamed by
-:class:`RunRecorder`. This module only orchestrates: the checks are in :mod:`.plan`, the
+streamed by :class:`RunRecorder`. This module only orchestrates: the checks are in :mod:`.plan`, the
 resume policy in :mod:`.resume`, Ray's lifecycle in :mod:`.ray_session`, the summary in
 :mod:`.summary`.
 """
