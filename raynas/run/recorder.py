@@ -32,7 +32,7 @@ class RunRecorder:
         self.space = space
         self.settings = settings
         self.progress = progress
-        self.recorded: set[str] = set()
+        self.recorded: set[str] = set()  # the current fit's recorded trial ids
 
     def row(self, trial_id: str, genome: dict[str, Any], **values: Any) -> dict[str, Any]:
         return make_row(self.space.keys, genome, trial_id=trial_id, strategy=self.settings.strategy,
@@ -163,6 +163,9 @@ def tune_callback(recorder: RunRecorder) -> Any:
                 "trial lost (worker or node died)"
             self.recorder.trial_finished(trial, error_text=text[:2000])
             lighten(trial)
+
+        def on_experiment_end(self, trials, **info):
+            self.recorder.recorded.clear()  # a fit's trial ids are never seen again
 
         def __getstate__(self):  # Tune pickles its callbacks; the recorder stays behind
             return {"recorder": None}
