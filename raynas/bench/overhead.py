@@ -203,10 +203,9 @@ def _plain_tune(trials: int, tuned: bool, cpus: float, max_batches: int | None =
 
 @dataclass
 class RaynasRun:
-    """One ``raynas evolve`` of the bench: its trials' finish times and its run folder."""
+    """One ``raynas evolve`` of the bench: its trials' finish times."""
 
     finish_times: list[float]
-    run_dir: Path
 
     @property
     def rate(self) -> float:
@@ -215,27 +214,32 @@ class RaynasRun:
 
 def _raynas(trials: int, cpus: float, max_batches: int | None = 1,
             out: Path | None = None) -> RaynasRun:
-    """``raynas evolve`` of ``trials`` TinyNet trials (``max_batches`` None: a full epoch)."""
+    """``raynas evolve`` of ``trials`` TinyNet trials (``max_batches`` None: a full epoch)
+    into ``out`` (default: a temporary folder, removed after)."""
     from raynas.results.store import read_trials
     from raynas.run.driver import evolve
     from raynas.run.settings import EvolveSettings
 
-    run_dir = out or Path(tempfile.mkdtemp(prefix="raynas-overhead-")) / "run"
+    if out is None:
+        with tempfile.TemporaryDirectory(prefix="raynas-overhead-") as folder:
+            return _raynas(trials, cpus, max_batches, Path(folder) / "run")
     settings = EvolveSettings(space=f"{__name__}:TinyNet", dataset="digits", strategy="random",
                               trials=trials, epochs=1, max_batches_per_epoch=max_batches,
                               limit=64 if max_batches == 1 else None, cpus_per_trial=cpus,
-                              out=str(run_dir))
+                              out=str(out))
     evolve(settings, quiet=True)
-    rows = read_trials(run_dir)
-    return RaynasRun([t.timestamp() for t in rows["finished_at"]], run_dir)
+    rows = read_trials(out)
+    return RaynasRun([t.timestamp() for t in rows["finished_at"]])
 
 
 def scale_run(trials: int, every: int = 500, block: int = 1000,
               cpus: float = 1.0) -> tuple[list[ScaleRow], float]:
-    """The scale run (module docstring, 1): its rows and its steady trials/s."""
-    run_dir = Path(tempfile.mkdtemp(prefix="raynas-scale-")) / "run"
-    with Sampler(run_dir) as sampler:
-        run = _raynas(trials, cpus, out=run_dir)
+    """The scale run (module docstring, 1): its rows and its steady trials/s (its run folder
+    is temporary)."""
+    with tempfile.TemporaryDirectory(prefix="raynas-scale-") as folder:
+        run_dir = Path(folder) / "run"
+        with Sampler(run_dir) as sampler:
+            run = _raynas(trials, cpus, out=run_dir)
     return scale_rows(run.finish_times, sampler.samples, every, block), run.rate
 
 
@@ -274,11 +278,12 @@ def _in_trial(epochs: int) -> tuple[float, dict[str, Any]]:
     from raynas.run.driver import evolve
     from raynas.run.settings import EvolveSettings
 
-    out = Path(tempfile.mkdtemp(prefix="raynas-throughput-")) / "run"
-    evolve(EvolveSettings(space="mnist", dataset="digits", strategy="random", trials=1,
-                          epochs=epochs, cpus_per_trial=1, max_concurrent=1, out=str(out)),
-           quiet=True)
-    row = read_trials(out).iloc[0]
+    with tempfile.TemporaryDirectory(prefix="raynas-throughput-") as folder:
+        out = Path(folder) / "run"
+        evolve(EvolveSettings(space="mnist", dataset="digits", strategy="random", trials=1,
+                              epochs=epochs, cpus_per_trial=1, max_concurrent=1, out=str(out)),
+               quiet=True)
+        row = read_trials(out).iloc[0]
     return float(row["samples_per_second"]), json.loads(row["genome"])
 
 
