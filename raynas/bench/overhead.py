@@ -1,15 +1,19 @@
 """``raynas bench-overhead``: what the platform adds to each trial, measured in one process.
 
-Three ways to run the same number of trivial trials on this machine's Ray:
-
-1. plain Ray Tune with its defaults (a new worker per trial, Tune's loggers on);
-2. plain Ray Tune tuned (``reuse_actors=True``, auto loggers off, rare experiment snapshots);
-3. ``raynas evolve`` on a trivially small space (each trial builds, fixes, trains one
-   batch of a real model and writes a Parquet row).
-
-It prints steady-state trials/s for each (from the trials' finish times, after the first
-quarter) and the ratios; then the training throughput of a fixed model inside a raynas
-trial against the same model trained by a plain PyTorch loop in this process.
+1. The scale run: ``raynas evolve`` of ``--trials`` trials of the trivial :class:`TinyNet`
+   space (each trial: strategy, Tune trial, fixing and training a real model for one batch,
+   a Parquet row), with the driver's RSS sampled every ``every`` trials, the files in the
+   run folder, and trials/s over each block of trials.
+2. The ratios, for trials that train one batch and for trials that train one full epoch of
+   digits: ``raynas evolve`` against plain Ray Tune running the same training (the same
+   fixed TinyNet, a plain PyTorch loop in a function trainable) tuned (``reuse_actors``,
+   auto loggers off, rare experiment snapshots; alternating with raynas, medians) and with
+   Tune's defaults (a new worker per trial, loggers on). Steady-state trials/s come from the
+   trials' finish times after the first quarter.
+3. Training throughput: the mnist space's fixed model in a raynas trial against the same
+   training in a plain PyTorch loop run as a Ray task with one CPU (the same kind of process
+   as a trial), alternating, median of the per-pair ratios; the plain loop in the driver
+   process is shown beside it.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ from __future__ import annotations
 import os
 import statistics
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
@@ -54,13 +59,120 @@ def steady_rate(finish_times: list[float]) -> float:
     return (len(times) - 1 - start) / span if span > 0 else float("inf")
 
 
-def _noop(config: dict[str, Any]) -> None:
+def block_rates(finish_times: list[float], block: int) -> list[float]:
+    """Trials/s over each ``block`` consecutive finishes (the first block from the first
+    finish: ``block - 1`` intervals); a last partial block is left out."""
+    times = sorted(finish_times)
+    rates = []
+    for end in range(block, len(times) + 1, block):
+        first = max(0, end - block - 1)
+        intervals = end - 1 - first
+        span = times[end - 1] - times[first]
+        rates.append(intervals / span if span > 0 else float("inf"))
+    return rates
+
+
+def rss_mb() -> float:
+    """This process's resident set size in MB (``VmRSS`` of ``/proc/self/status``)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def count_files(folder: Path) -> int:
+    """Files under ``folder`` (0 while it does not exist)."""
+    return sum(len(files) for _, _, files in os.walk(folder))
+
+
+class Sampler:
+    """A thread sampling ``(time, RSS MB, files in folder)`` every ``period`` seconds."""
+
+    def __init__(self, folder: Path, period: float = 0.2):
+        self.folder, self.period = folder, period
+        self.samples: list[tuple[float, float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), rss_mb(), count_files(self.folder)))
+            self._stop.wait(self.period)
+
+    def __enter__(self) -> "Sampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append((time.time(), rss_mb(), count_files(self.folder)))
+
+
+@dataclass
+class ScaleRow:
+    """The scale run after ``trials`` finished: the driver's RSS, the run folder's files and
+    trials/s over the last block (``None`` between block ends)."""
+
+    trials: int
+    rss_mb: float
+    files: int
+    rate: float | None
+
+
+def scale_rows(finish_times: list[float], samples: list[tuple[float, float, int]],
+               every: int, block: int) -> list[ScaleRow]:
+    """One row per ``every`` finished trials: the first sample taken at or after that
+    trial's finish (RSS, files) and, at each ``block`` end, the block's trials/s."""
+    times = sorted(finish_times)
+    rates = block_rates(times, block)
+    rows = []
+    for done in range(every, len(times) + 1, every):
+        at = times[done - 1]
+        sample = next((s for s in samples if s[0] >= at), samples[-1])
+        rate = rates[done // block - 1] if done % block == 0 and done // block <= len(rates) \
+            else None
+        rows.append(ScaleRow(done, sample[1], sample[2], rate))
+    return rows
+
+
+def _digits(max_batches: int | None) -> Any:
+    """The digits data of the bench's trials: 64 images for one-batch trials, all of it
+    for full-epoch ones."""
+    from raynas import datasets
+
+    return datasets.load("digits", input_shape=TinyNet.input_shape,
+                         limit=64 if max_batches == 1 else None)
+
+
+def _plain_trial(config: dict[str, Any], data: Any, max_batches: int | None) -> None:
+    """Plain Tune's trial: TinyNet fixed to a genome, trained by a plain PyTorch loop
+    (``max_batches`` batches of 32, None: one epoch), reporting its accuracy."""
     from ray import tune
 
-    tune.report({"score": 1.0, "finished": time.time()})
+    from raynas.core.fixing import fix
+
+    torch.set_num_threads(1)
+    torch.manual_seed(config["seed"])
+    genome = {f"acts.{i}": str((config["seed"] >> i) & 1) for i in range(8)}
+    model = fix(TinyNet(), genome)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = data.normalize(data.train_x), data.train_y
+    order = torch.randperm(len(y))
+    starts = list(range(0, len(y), 32))[:max_batches]
+    for start in starts:
+        idx = order[start:start + 32]
+        loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        accuracy = (model(data.normalize(data.valid_x)).argmax(1) == data.valid_y).float().mean()
+    tune.report({"accuracy": float(accuracy), "finished": time.time()})
 
 
-def _plain_tune(trials: int, tuned: bool, cpus: float) -> float:
+def _plain_tune(trials: int, tuned: bool, cpus: float, max_batches: int | None = 1) -> float:
     from ray import tune
 
     saved = {k: os.environ.get(k) for k in ("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS",
@@ -72,8 +184,11 @@ def _plain_tune(trials: int, tuned: bool, cpus: float) -> float:
         os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = "3600"
     try:
         with tempfile.TemporaryDirectory() as storage:
+            trainable = tune.with_parameters(_plain_trial, data=_digits(max_batches),
+                                             max_batches=max_batches)
             tuner = tune.Tuner(
-                tune.with_resources(_noop, {"cpu": cpus}),
+                tune.with_resources(trainable, {"cpu": cpus}),
+                param_space={"seed": tune.randint(0, 256)},
                 tune_config=tune.TuneConfig(num_samples=trials, reuse_actors=tuned),
                 run_config=tune.RunConfig(storage_path=storage, verbose=0))
             grid = tuner.fit()
@@ -86,46 +201,61 @@ def _plain_tune(trials: int, tuned: bool, cpus: float) -> float:
                 os.environ[key] = value
 
 
-def _raynas(trials: int, cpus: float) -> tuple[float, Path]:
-    from raynas.run.driver import evolve
+@dataclass
+class RaynasRun:
+    """One ``raynas evolve`` of the bench: its trials' finish times."""
+
+    finish_times: list[float]
+
+    @property
+    def rate(self) -> float:
+        return steady_rate(self.finish_times)
+
+
+def _raynas(trials: int, cpus: float, max_batches: int | None = 1,
+            out: Path | None = None) -> RaynasRun:
+    """``raynas evolve`` of ``trials`` TinyNet trials (``max_batches`` None: a full epoch)
+    into ``out`` (default: a temporary folder, removed after)."""
     from raynas.results.store import read_trials
+    from raynas.run.driver import evolve
     from raynas.run.settings import EvolveSettings
 
-    out = Path(tempfile.mkdtemp(prefix="raynas-overhead-"))
+    if out is None:
+        with tempfile.TemporaryDirectory(prefix="raynas-overhead-") as folder:
+            return _raynas(trials, cpus, max_batches, Path(folder) / "run")
     settings = EvolveSettings(space=f"{__name__}:TinyNet", dataset="digits", strategy="random",
-                              trials=trials, epochs=1, max_batches_per_epoch=1, limit=64,
-                              cpus_per_trial=cpus, out=str(out / "run"))
+                              trials=trials, epochs=1, max_batches_per_epoch=max_batches,
+                              limit=64 if max_batches == 1 else None, cpus_per_trial=cpus,
+                              out=str(out))
     evolve(settings, quiet=True)
-    rows = read_trials(out / "run")
-    finished = [t.timestamp() for t in rows["finished_at"]]
-    return steady_rate(finished), out / "run"
+    rows = read_trials(out)
+    return RaynasRun([t.timestamp() for t in rows["finished_at"]])
 
 
-def training_throughput(epochs: int = 2) -> tuple[float, float]:
-    """Samples/s of the mnist space's fixed model: inside a raynas trial vs a plain loop."""
+def scale_run(trials: int, every: int = 500, block: int = 1000,
+              cpus: float = 1.0) -> tuple[list[ScaleRow], float]:
+    """The scale run (module docstring, 1): its rows and its steady trials/s (its run folder
+    is temporary)."""
+    with tempfile.TemporaryDirectory(prefix="raynas-scale-") as folder:
+        run_dir = Path(folder) / "run"
+        with Sampler(run_dir) as sampler:
+            run = _raynas(trials, cpus, out=run_dir)
+    return scale_rows(run.finish_times, sampler.samples, every, block), run.rate
+
+
+def _plain_loop(epochs: int, genome: dict[str, Any]) -> float:
+    """Samples/s of the mnist space's model fixed to ``genome``: a plain PyTorch loop (Adam,
+    batches of 32, pre-normalized data) over digits at 28x28, one thread."""
     import raynas.spaces
     from raynas import datasets
-    from raynas.run.driver import evolve
     from raynas.core.fixing import fix
-    from raynas.results.store import read_trials
-    from raynas.run.settings import EvolveSettings
-
-    out = Path(tempfile.mkdtemp(prefix="raynas-throughput-")) / "run"
-    evolve(EvolveSettings(space="mnist", dataset="digits", strategy="random", trials=1,
-                          epochs=epochs, cpus_per_trial=1, max_concurrent=1, out=str(out)),
-           quiet=True)
-    row = read_trials(out).iloc[0]
-    in_trial = float(row["samples_per_second"])
-
-    import json
 
     torch.set_num_threads(1)
     bundle = datasets.load("digits", input_shape=(1, 28, 28))
     torch.manual_seed(0)
-    model = fix(raynas.spaces.get("mnist")(), json.loads(row["genome"]))
+    model = fix(raynas.spaces.get("mnist")(), genome)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x = bundle.normalize(bundle.train_x)
-    y = bundle.train_y
+    x, y = bundle.normalize(bundle.train_x), bundle.train_y
     model.train()
     seen, started = 0, time.perf_counter()
     for _ in range(epochs):
@@ -137,22 +267,64 @@ def training_throughput(epochs: int = 2) -> tuple[float, float]:
             loss.backward()
             optimizer.step()
             seen += len(idx)
-    plain = seen / (time.perf_counter() - started)
-    return in_trial, plain
+    return seen / (time.perf_counter() - started)
+
+
+def _in_trial(epochs: int) -> tuple[float, dict[str, Any]]:
+    """Samples/s of one raynas trial of the mnist space on digits, and its genome."""
+    import json
+
+    from raynas.results.store import read_trials
+    from raynas.run.driver import evolve
+    from raynas.run.settings import EvolveSettings
+
+    with tempfile.TemporaryDirectory(prefix="raynas-throughput-") as folder:
+        out = Path(folder) / "run"
+        evolve(EvolveSettings(space="mnist", dataset="digits", strategy="random", trials=1,
+                              epochs=epochs, cpus_per_trial=1, max_concurrent=1, out=str(out)),
+               quiet=True)
+        row = read_trials(out).iloc[0]
+    return float(row["samples_per_second"]), json.loads(row["genome"])
 
 
 @dataclass
-class Overhead:
-    """Steady-state trials/s of each way (see the module docstring) and training throughput."""
+class Throughput:
+    """Alternating runs: samples/s in a raynas trial, in a plain loop as a 1-CPU Ray task,
+    and in a plain loop in the driver process."""
 
-    ray_version: str
-    cpus: float
+    in_trial: list[float]
+    plain_task: list[float]
+    plain_driver: list[float]
+
+    @property
+    def ratio(self) -> float:
+        """Median of the per-pair ratios in-trial / plain loop in a Ray task."""
+        return statistics.median(a / b for a, b in zip(self.in_trial, self.plain_task))
+
+
+def training_throughput(epochs: int = 2, repeats: int = 3) -> Throughput:
+    """``repeats`` alternating runs of the three (see :class:`Throughput`)."""
+    import ray
+
+    task = ray.remote(num_cpus=1)(_plain_loop)
+    result = Throughput([], [], [])
+    for _ in range(repeats):
+        in_trial, genome = _in_trial(epochs)
+        result.in_trial.append(in_trial)
+        result.plain_task.append(ray.get(task.remote(epochs, genome)))
+        result.plain_driver.append(_plain_loop(epochs, genome))
+    return result
+
+
+@dataclass
+class Ratios:
+    """Steady trials/s of plain Tune (defaults, tuned runs) and raynas runs, one trial kind."""
+
+    kind: str
     default_trials: int
     defaults: float
     tuned_runs: list[float]
     ours_runs: list[float]
-    in_trial: float
-    plain: float
 
     @property
     def tuned(self) -> float:
@@ -163,40 +335,109 @@ class Overhead:
         return statistics.median(self.ours_runs)
 
 
-def measure_overhead(trials: int, default_trials: int, repeats: int,
-                     num_cpus: int | None) -> Overhead:
-    """Run the three ways on a local Ray (``repeats`` alternating tuned-Tune / raynas runs)."""
+def measure_ratios(kind: str, max_batches: int | None, trials: int, default_trials: int,
+                   repeats: int) -> Ratios:
+    """Plain Tune defaults once, then ``repeats`` alternating tuned-Tune / raynas runs."""
+    defaults = _plain_tune(default_trials, tuned=False, cpus=1.0, max_batches=max_batches)
+    tuned_runs, ours_runs = [], []
+    for _ in range(repeats):
+        tuned_runs.append(_plain_tune(trials, tuned=True, cpus=1.0, max_batches=max_batches))
+        ours_runs.append(_raynas(trials, cpus=1.0, max_batches=max_batches).rate)
+    return Ratios(kind, default_trials, defaults, tuned_runs, ours_runs)
+
+
+@dataclass
+class Overhead:
+    """Everything ``raynas bench-overhead`` measured (see the module docstring)."""
+
+    ray_version: str
+    cpus: float
+    scale: list[ScaleRow]
+    scale_rate: float
+    ratios: list[Ratios] = field(default_factory=list)
+    throughput: Throughput | None = None
+
+
+def measure_overhead(trials: int, default_trials: int, repeats: int, num_cpus: int | None,
+                     ratio_trials: int | None = None, epoch_trials: int | None = None,
+                     every: int | None = None,
+                     say: Callable[[str], None] = lambda line: None) -> Overhead:
+    """Run the bench on a local Ray. ``ratio_trials`` (default ``min(trials, 500)``) and
+    ``epoch_trials`` (default ``min(trials, 100)``) size the ratio runs (0: skip them);
+    ``every`` (default ``min(500, trials // 4)``) spaces the scale rows, a block is two rows;
+    ``repeats`` 0 skips the ratios and the throughput."""
     import ray
 
-    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-             logging_level="ERROR")
+    every = every or max(1, min(500, trials // 4))
+    ratio_trials = min(trials, 500) if ratio_trials is None else ratio_trials
+    epoch_trials = min(trials, 100) if epoch_trials is None else epoch_trials
+    started = not ray.is_initialized()  # a Ray already up (a test's) is joined, left up
+    if started:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                 logging_level="ERROR", address="local")
     try:
         cpus = ray.cluster_resources().get("CPU", 0)
-        defaults = _plain_tune(default_trials, tuned=False, cpus=1.0)
-        tuned_runs, ours_runs = [], []
-        for _ in range(repeats):
-            tuned_runs.append(_plain_tune(trials, tuned=True, cpus=1.0))
-            ours_runs.append(_raynas(trials, cpus=1.0)[0])
-        in_trial, plain = training_throughput()
-        return Overhead(ray.__version__, cpus, default_trials, defaults, tuned_runs, ours_runs,
-                        in_trial, plain)
+        say(f"scale run: {trials} trials")
+        rows, rate = scale_run(trials, every=every, block=2 * every)
+        result = Overhead(ray.__version__, cpus, rows, rate)
+        if repeats:
+            for kind, max_batches, n in (("one batch", 1, ratio_trials),
+                                         ("one epoch", None, epoch_trials)):
+                if n:
+                    say(f"ratios, {kind}: {repeats} x {n} trials")
+                    result.ratios.append(measure_ratios(kind, max_batches, n, default_trials,
+                                                        repeats))
+            say("training throughput")
+            result.throughput = training_throughput(repeats=repeats)
+        return result
     finally:
-        ray.shutdown()
+        if started:
+            ray.shutdown()
+
+
+def scale_lines(rows: list[ScaleRow]) -> list[str]:
+    """The scale table as Markdown lines (trials, RSS MB, files, trials/s per block)."""
+    lines = ["| trials | driver RSS MB | files in the run folder | trials/s over the last block |",
+             "| ---: | ---: | ---: | ---: |"]
+    lines += [f"| {r.trials:,} | {r.rss_mb:.0f} | {r.files} | "
+              f"{'' if r.rate is None else f'{r.rate:.1f}'} |" for r in rows]
+    return lines
+
+
+def rss_growth(rows: list[ScaleRow]) -> tuple[float, float] | None:
+    """``(MB, fraction)`` the driver's RSS grew from the row at 1,000 trials (or the second
+    row of a shorter run) to the last; None with fewer than two rows after it."""
+    base = next((r for r in rows if r.trials >= 1000), rows[1] if len(rows) > 2 else None)
+    if base is None or base is rows[-1]:
+        return None
+    grown = rows[-1].rss_mb - base.rss_mb
+    return grown, grown / base.rss_mb
 
 
 def overhead_lines(result: Overhead) -> list[str]:
     """The figures as the lines ``raynas bench-overhead`` prints."""
     runs = lambda values: ", ".join(f"{v:.1f}" for v in values)  # noqa: E731
-    ours, tuned, defaults = result.ours, result.tuned, result.defaults
-    return [
-        f"Ray {result.ray_version}, {result.cpus:g} CPUs, 1 CPU per trial; steady-state "
-        f"trials/s from the trials' finish times",
-        f"plain Tune defaults     {defaults:8.2f} trials/s  ({result.default_trials} trials)",
-        f"plain Tune tuned        {tuned:8.2f} trials/s  (median of {runs(result.tuned_runs)})",
-        f"raynas evolve           {ours:8.2f} trials/s  (median of {runs(result.ours_runs)}; "
-        f"real model, Parquet rows)",
-        f"raynas / Tune defaults  {ours / defaults:8.1f}x",
-        f"raynas / Tune tuned     {ours / tuned:8.2f}x",
-        f"training throughput: in a raynas trial {result.in_trial:,.0f} samples/s, plain "
-        f"PyTorch loop {result.plain:,.0f} samples/s, ratio {result.in_trial / result.plain:.2f}",
-    ]
+    lines = [f"Ray {result.ray_version}, {result.cpus:g} CPUs, 1 CPU per trial; steady-state "
+             f"trials/s from the trials' finish times", ""]
+    lines += scale_lines(result.scale)
+    growth = rss_growth(result.scale)
+    lines.append("")
+    lines.append(f"scale run: steady {result.scale_rate:.1f} trials/s"
+                 + (f"; driver RSS grew {growth[0]:+.0f} MB ({growth[1]:+.1%}) after the first "
+                    f"rows" if growth else ""))
+    for r in result.ratios:
+        lines += [
+            "",
+            f"trials that train {r.kind}:",
+            f"  plain Tune defaults     {r.defaults:8.2f} trials/s  ({r.default_trials} trials)",
+            f"  plain Tune tuned        {r.tuned:8.2f} trials/s  (median of {runs(r.tuned_runs)})",
+            f"  raynas evolve           {r.ours:8.2f} trials/s  (median of {runs(r.ours_runs)})",
+            f"  raynas / Tune defaults  {r.ours / r.defaults:8.1f}x",
+            f"  raynas / Tune tuned     {r.ours / r.tuned:8.2f}x"]
+    t = result.throughput
+    if t is not None:
+        lines += ["", f"training throughput (samples/s, {len(t.in_trial)} alternating runs): in a "
+                  f"raynas trial {runs(t.in_trial)}; plain loop in a 1-CPU Ray task "
+                  f"{runs(t.plain_task)}; plain loop in the driver {runs(t.plain_driver)}; "
+                  f"ratio trial / Ray task {t.ratio:.2f} (median of the pairs)"]
+    return lines

@@ -99,18 +99,34 @@ def bench_command(strategies: str | None, budgets: str, repeats: int | None, see
 
 
 @click.command("bench-overhead")
-@click.option("--trials", default=200, show_default=True, help="Trials per tuned / raynas run.")
-@click.option("--default-trials", default=16, show_default=True,
+@click.option("--trials", default=200, show_default=True, type=click.IntRange(min=4),
+              help="Trials of the scale run (driver RSS, files, trials/s per block).")
+@click.option("--ratio-trials", default=None, type=click.IntRange(min=0),
+              help="Trials per tuned-Tune / raynas run, one-batch trials (0: skip). "
+                   "[min(--trials, 500)]")
+@click.option("--epoch-trials", default=None, type=click.IntRange(min=0),
+              help="Trials per run for trials that train one full epoch (0: skip). "
+                   "[min(--trials, 100)]")
+@click.option("--default-trials", default=16, show_default=True, type=click.IntRange(min=1),
               help="Trials for plain Tune defaults (slow: a new process per trial).")
-@click.option("--repeats", default=3, show_default=True,
-              help="Alternating tuned-Tune / raynas runs; medians are reported.")
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(min=0),
+              help="Alternating tuned-Tune / raynas runs and throughput runs; medians are "
+                   "reported (0: the scale run only).")
+@click.option("--every", default=None, type=click.IntRange(min=1),
+              help="Trials between RSS samples (a trials/s block is two). [min(500, trials/4)]")
 @click.option("--num-cpus", type=int, default=None, help="CPUs for the local Ray.")
-def bench_overhead_command(trials: int, default_trials: int, repeats: int,
+def bench_overhead_command(trials: int, ratio_trials: int | None, epoch_trials: int | None,
+                           default_trials: int, repeats: int, every: int | None,
                            num_cpus: int | None) -> None:
-    """Trials/s of plain Tune, tuned Tune and raynas on trivial trials, and training throughput."""
+    """Driver RSS, run-folder files and trials/s over a long run of trivial trials; trials/s
+    against plain Tune (tuned and defaults) for one-batch and one-epoch trials; training
+    throughput in a trial against a plain loop."""
     from raynas.bench.overhead import measure_overhead, overhead_lines
 
-    for line in overhead_lines(measure_overhead(trials, default_trials, repeats, num_cpus)):
+    say = lambda line: click.echo(line, err=True)  # noqa: E731
+    result = measure_overhead(trials, default_trials, repeats, num_cpus, ratio_trials=ratio_trials,
+                              epoch_trials=epoch_trials, every=every, say=say)
+    for line in overhead_lines(result):
         click.echo(line)
 
 

@@ -1,7 +1,13 @@
-"""Turning finished trials into Parquet rows: the run's recorder and its Tune callback.
+"""Turning finished trials into Parquet rows: the run's recorder and its Tune callbacks.
 
 The recorder lives in the driver process; Tune pickles its callbacks and search algorithm,
 so the callback keeps the recorder out of its pickled state.
+
+Tune keeps every ``Trial`` of a fit. Once a trial's row is recorded, the callback drops the
+bulk of what Tune holds for it (:func:`lighten`: its last result, per-metric analysis,
+cached JSON state), and :func:`quiet_progress` stands in for Tune's own trial-progress
+callback, which would keep every trial and its printed result; what remains per trial is
+bounded by the driver's segments (``raynas.run.driver.SEGMENT_TRIALS``).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ class RunRecorder:
         self.space = space
         self.settings = settings
         self.progress = progress
-        self.recorded: set[str] = set()
+        self.recorded: set[str] = set()  # the current fit's recorded trial ids
 
     def row(self, trial_id: str, genome: dict[str, Any], **values: Any) -> dict[str, Any]:
         return make_row(self.space.keys, genome, trial_id=trial_id, strategy=self.settings.strategy,
@@ -92,6 +98,45 @@ def _time(value: Any) -> datetime:
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
+#: What :func:`lighten` keeps of a finished trial's last result (what Tune's own end of a
+#: fit reads: the ids and the searcher's metric).
+KEPT_RESULT_KEYS = ("trial_id", "training_iteration", "done", "accuracy")
+
+
+def lighten(trial: Any) -> None:
+    """Drop the bulk of Tune's per-trial state of a finished, recorded ``trial``: its last
+    result but for :data:`KEPT_RESULT_KEYS`, its metric analysis and its cached JSON."""
+    meta = getattr(trial, "run_metadata", None)
+    if meta is None:
+        return
+    last = meta.last_result or {}
+    meta.last_result = {key: last[key] for key in KEPT_RESULT_KEYS if key in last}
+    meta.metric_analysis = {}
+    meta.metric_n_steps = {}
+    meta.invalidate_cache()
+    if hasattr(trial, "_state_json"):
+        trial._state_json = None
+
+
+def quiet_progress() -> Any:
+    """A Tune trial-progress callback that prints and keeps nothing. Passed among a fit's
+    callbacks, it stands in for the one Tune would add (which keeps every finished trial and
+    prints their results); the run's progress is :class:`~raynas.run.progress.RunProgress`."""
+    from ray.tune.progress_reporter import TrialProgressCallback
+
+    class QuietProgress(TrialProgressCallback):
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            pass
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            pass
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            pass
+
+    return QuietProgress()
+
+
 def tune_callback(recorder: RunRecorder) -> Any:
     """A Tune callback that forwards trial starts and ends to ``recorder``."""
     from ray.tune import Callback
@@ -110,12 +155,17 @@ def tune_callback(recorder: RunRecorder) -> Any:
 
         def on_trial_complete(self, iteration, trials, trial, **info):
             self.recorder.trial_finished(trial)
+            lighten(trial)
 
         def on_trial_error(self, iteration, trials, trial, **info):
             error = trial.get_error()
             text = f"trial lost after {trial.num_failures} attempt(s): {error}" if error else \
                 "trial lost (worker or node died)"
             self.recorder.trial_finished(trial, error_text=text[:2000])
+            lighten(trial)
+
+        def on_experiment_end(self, trials, **info):
+            self.recorder.recorded.clear()  # a fit's trial ids are never seen again
 
         def __getstate__(self):  # Tune pickles its callbacks; the recorder stays behind
             return {"recorder": None}

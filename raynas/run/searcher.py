@@ -7,6 +7,12 @@ objectives (:func:`~raynas.results.objectives.objective_value`: the validation a
 default; ``None`` for a failed or rejected trial) with its fidelity (the epochs it trained:
 fewer for a trial an early-stopping scheduler stopped). After ``total`` proposals it returns
 ``Searcher.FINISHED``.
+
+Segments: the driver runs the search as consecutive ``Tuner.fit`` calls sharing this one
+searcher (Tune keeps every ``Trial`` of a fit, so one fit per run would grow the driver
+with the number of trials). :meth:`begin_segment` lets the next fit create at most ``n``
+Tune trials; :attr:`segment_done` says whether the last fit ran out of its segment (or of
+the run), as opposed to being interrupted.
 """
 
 from __future__ import annotations
@@ -76,6 +82,19 @@ class StrategySearcher(Searcher):
         self.on_rejected = on_rejected
         self.pending: dict[str, Proposal] = {}
         self.lineage = Lineage(trial_ids_by_genome=dict(known_trials or {}))
+        self.segment_left: int | None = None  # Tune trials the current fit may still create
+        self.segment_done = False
+
+    def begin_segment(self, trials: int | None) -> None:
+        """Start a segment (one ``Tuner.fit``): at most ``trials`` Tune trials (None: no
+        limit), after which :meth:`suggest` returns ``Searcher.FINISHED``."""
+        self.segment_left = trials
+        self.segment_done = False
+
+    @property
+    def finished(self) -> bool:
+        """No proposal is left: the run's total is reached or no genome is worth training."""
+        return self.remaining <= 0 or self.lineage.all_failed
 
     @property
     def remaining(self) -> int:
@@ -83,11 +102,13 @@ class StrategySearcher(Searcher):
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         while self.remaining > 0:
+            if self.segment_left is not None and self.segment_left <= 0:
+                return self._finish()
             try:
                 genome, again = self._ask()
             except StopIteration:  # reevaluate(): every known genome failed each time
                 self.lineage.all_failed = True
-                return Searcher.FINISHED
+                return self._finish()
             if genome is None:
                 return None  # results pending: Tune asks again later
             parent = None if again else self._parent_trial_id()
@@ -103,9 +124,15 @@ class StrategySearcher(Searcher):
                 continue
             self.pending[trial_id] = proposal
             self.lineage.trial_ids_by_genome[SearchSpace.genome_id(genome)] = trial_id
+            if self.segment_left is not None:
+                self.segment_left -= 1
             return {"genome": genome, "order": proposal.order,
                     "parent_trial_id": proposal.parent_trial_id,
                     "trial_seed": trial_seed(self.trial_seed, proposal.order)}
+        return self._finish()
+
+    def _finish(self) -> str:
+        self.segment_done = True
         return Searcher.FINISHED
 
     def _ask(self) -> tuple[dict[str, Any] | None, bool]:

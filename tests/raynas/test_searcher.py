@@ -110,3 +110,41 @@ def test_a_resumed_run_counts_proposals_not_orders():
     configs = [s.suggest(f"t{i}") for i in range(7)]
     assert [c["order"] for c in configs] == list(range(5, 12))
     assert s.suggest("t7") == Searcher.FINISHED
+
+
+def test_a_segment_caps_tune_trials_and_the_next_one_continues_the_numbering():
+    rejected = []
+    space = SearchSpace([Dimension(f"k{i}", "layer", ("a", "b", "c", "d")) for i in range(4)])
+    s = StrategySearcher(raynas.strategies.get("evolution")(space, seed=0, population_size=6,
+                                                           sample_size=3, model=None), space,
+                         total=30, screen=lambda g: ("big", 9) if g["k0"] == "d" else None,
+                         on_rejected=lambda g, order, parent, reason, params:
+                         rejected.append(order))
+    configs, segments = [], 0
+    while not s.finished:
+        s.begin_segment(4)
+        segments += 1
+        ids = []
+        while isinstance(config := s.suggest(f"s{segments}t{len(ids)}"), dict):
+            ids.append(f"s{segments}t{len(ids)}")
+            configs.append(config)
+        assert config == Searcher.FINISHED and s.segment_done
+        assert len(ids) <= 4  # rejected genomes are rows, not Tune trials: not counted
+        for trial_id, c in zip(ids, configs[len(configs) - len(ids):]):
+            score = sum(c["genome"][f"k{j}"] == "a" for j in range(4)) / 4
+            s.on_trial_complete(trial_id, {"status": "completed", "accuracy": score})
+        assert not s.pending
+    assert segments == len(configs) // 4 + (len(configs) % 4 > 0) and segments >= 5
+    orders = sorted([c["order"] for c in configs] + rejected)
+    assert orders == list(range(1, 31))  # one numbering across the segments
+    earlier = {f"s{k}t{i}" for k in range(1, segments + 1) for i in range(4)}
+    parents = [c["parent_trial_id"] for c in configs if c["parent_trial_id"]]
+    assert parents and set(parents) <= earlier
+    assert len({p.split("t")[0] for p in parents}) > 1  # parents from several segments
+
+
+def test_a_segment_cut_short_is_not_done():
+    s = searcher(total=10)
+    s.begin_segment(5)
+    s.suggest("t0")
+    assert not s.segment_done and not s.finished and s.pending
