@@ -104,6 +104,15 @@ def _python_for(uid: int) -> str | None:
     return None
 
 
+def _others_can_read(folder: Path) -> bool:
+    """Whether any user may list ``folder`` and pass through every folder above it."""
+    import stat
+
+    folder = folder.resolve()
+    return all(p.stat().st_mode & stat.S_IXOTH for p in folder.parents) and \
+        folder.stat().st_mode & (stat.S_IROTH | stat.S_IXOTH) == (stat.S_IROTH | stat.S_IXOTH)
+
+
 def _free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
     try:
@@ -207,6 +216,9 @@ UsePAM no
         # own that sees the test's site-packages, with `ray` and `raynas` scripts
         site_packages = next(p for p in map(Path, sys.path) if p.name == "site-packages"
                              and str(p).startswith(sys.prefix))
+        if not _others_can_read(site_packages):
+            pytest.skip(f"user {USER} cannot read the test's site-packages {site_packages} "
+                        f"(a folder above it is private, e.g. one made by mktemp -d)")
         install = base / "offline_install.sh"
         install.write_text(f"""set -e
 {python} -m venv --without-pip ~/raynas-venv
