@@ -21,7 +21,8 @@ def test_oneshot_run_report_export(run_cli, tmp_path):
     assert "retrained: 2/2" in result.stdout and "best:" in result.stdout
 
     rows = pd.read_parquet(out / "trials")
-    searched, retrained = rows[rows.stage == "oneshot"], rows[rows.stage == "retrain"]
+    searched = rows[rows.stage == "oneshot"]
+    retrained = rows[rows.stage == "retrain"].sort_values("order")  # parts: finishing order
     assert len(searched) == 20 and len(retrained) == 2 and len(rows) == 22
     assert set(searched.trial_id) == {f"oneshot_{n:05d}" for n in range(1, 21)}
     assert (retrained.status == "completed").all() and retrained.epochs.eq(1).all()
