@@ -8,7 +8,25 @@ nor ray.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any
+
+
+def _serve_checkout_layout() -> None:
+    """Make a source checkout importable as it stands, like the installed package.
+
+    The wheel maps the checkout's top-level ``strategies/`` and ``spaces/`` to
+    ``raynas.strategies`` and ``raynas.spaces``. Ray puts the driver's current folder first on
+    its workers' import path, so a run started from the checkout imports this ``raynas/``
+    there: adding the checkout to the package path finds the two packages beside it.
+    """
+    package = Path(__file__).resolve().parent
+    checkout = package.parent
+    if not (package / "spaces").exists() and (checkout / "spaces" / "__init__.py").is_file():
+        __path__.append(str(checkout))  # noqa: F821 - the package's own __path__
+
+
+_serve_checkout_layout()
 
 from raynas.core.architecture import export_architecture, load_architecture
 from raynas.core.space import Dimension, Genome, SearchSpace

@@ -39,3 +39,11 @@ def test_wheel_install_into_fresh_venv(tmp_path):
     assert out[0].startswith(site) and out[1].startswith(site), out
     assert "mnist" in out[2]
     assert (Path(site) / "raynas" / "strategies" / "__init__.py").exists()
+
+    # Started from the checkout, the checkout's raynas/ comes first on the path (Ray does the
+    # same to its workers): it must still find the strategies and spaces beside it.
+    out = subprocess.run([str(python), "-c", probe], check=True, capture_output=True, text=True,
+                         cwd=ROOT, env=env).stdout.splitlines()
+    assert out[0] == str(ROOT / "strategies" / "__init__.py"), out
+    assert out[1] == str(ROOT / "spaces" / "__init__.py"), out
+    assert "mnist" in out[2]
