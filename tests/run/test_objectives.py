@@ -140,7 +140,7 @@ def _frame(rows):
     out = []
     for i, row in enumerate(rows):
         out.append({"trial_id": f"t{i}", "order": i + 1, "status": "completed",
-                    "genome": json.dumps({"conv1": str(i % 2)}), "loss": 1.0, "params": 100,
+                    "genome": json.dumps({"conv1": str(i)}), "loss": 1.0, "params": 100,
                     "started_at": t0 + timedelta(seconds=i),
                     "finished_at": t0 + timedelta(seconds=i + 1), **row})
     return pd.DataFrame(out)
@@ -192,6 +192,21 @@ def test_objective_front_is_the_non_dominated_rows_best_first():
     three = objective_front(frame.assign(params=[100, 50, 100, 100, 100, 100]),
                             {**MO, "params": "min"})
     assert set(three["trial_id"]) == {"t0", "t1", "t2", "t3"}
+
+
+def test_a_genome_trained_again_counts_once_on_the_front_by_its_means():
+    same = json.dumps({"conv1": "same"})
+    frame = _frame([{"accuracy": 0.96, "latency_ms": 1.0, "genome": same},  # lucky seed
+                    {"accuracy": 0.93, "latency_ms": 2.0},
+                    {"accuracy": 0.84, "latency_ms": 1.2, "genome": same}])
+    front = objective_front(frame, MO)
+    # by its lucky trial the genome would dominate t1; by its means (0.90, 1.1 ms) it does not
+    assert list(front["trial_id"]) == ["t1", "t0"]
+    again = front[front["genome"] == same].iloc[0]
+    assert again["accuracy"] == pytest.approx(0.90) and again["latency_ms"] == pytest.approx(1.1)
+    assert again["trials"] == 2 and again["trial_ids"] == ["t0", "t2"]
+    assert again["trial_id"] == "t0" and again["order"] == 1
+    assert again["accuracy_std"] == pytest.approx(0.06)
 
 
 def test_hypervolume_curve_is_normalised_and_never_falls():
