@@ -155,6 +155,7 @@ class RegularizedEvolution(Strategy):
         self._front_index: list[int] = []
         self._front_values = np.zeros((0, self.n_objectives))
         self._n_observed = 0
+        self._front_cache: tuple[tuple, np.ndarray] | None = None
 
     @property
     def population(self) -> list[tuple[dict, Any]]:
@@ -226,6 +227,20 @@ class RegularizedEvolution(Strategy):
         self._front_index = [i for i, k in zip(self._front_index, keep) if k] + [index]
         self._front_values = np.vstack([front[keep], value])
 
+    def _front_on_model_scale(self) -> np.ndarray:
+        """The non-dominated results on the models' rank scales, negated (to minimise);
+        cached until the front or a model's fit changes."""
+        models = self._surrogates
+        key = (len(self._front_index), self._front_index[-1], *(m.fitted for m in models))
+        if self._front_cache is None or self._front_cache[0] != key:
+            if all(m.current for m in models):
+                front = -np.column_stack([m.targets()[self._front_index] for m in models])
+            else:  # a long run: the models lag the newest results a little (see RankRidge)
+                front = -np.column_stack([m.scores(self._front_values[:, j])
+                                          for j, m in enumerate(models)])
+            self._front_cache = (key, front)
+        return self._front_cache[1]
+
     def _screen(self, pool: np.ndarray) -> int:
         """Index of the pool row with the largest sampled hypervolume improvement."""
         rng = self._rng
@@ -233,21 +248,19 @@ class RegularizedEvolution(Strategy):
         predicted = np.column_stack([features @ m.sample_weights(rng) for m in self._surrogates])
         if not self._front_index:
             return int(np.argmax(predicted.sum(axis=1)))
+        front = self._front_on_model_scale()
         models = self._surrogates
-        observed = np.column_stack([m.targets() for m in models])
-        if all(m.current for m in models):
-            front = -observed[self._front_index]
-        else:  # a long run: the models lag the newest results a little (see RankRidge)
-            front = -np.column_stack([m.scores(self._front_values[:, j])
-                                      for j, m in enumerate(models)])
         candidates = -predicted
-        reference = (-observed).max(axis=0) + 1.0
+        reference = -np.array([m.lowest_target() for m in models]) + 1.0
         best, gain = best_improvement(front, candidates, reference, front_is_non_dominated=True)
         if gain > 0:
             return best
         # no predicted improvement: the smallest uniform shift that makes a candidate
         # non-dominated (additive epsilon indicator against the front)
-        shift = (candidates[:, None, :] - front[None, :, :]).min(axis=2).max(axis=1)
+        shift = np.full((len(candidates), len(front)), np.inf)  # per objective: no short axis
+        for j in range(front.shape[1]):
+            np.minimum(shift, candidates[:, j, None] - front[None, :, j], out=shift)
+        shift = shift.max(axis=1)
         return int(np.argmin(shift))
 
     def _propose(self) -> tuple[np.ndarray | None, np.ndarray | None]:

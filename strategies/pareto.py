@@ -34,9 +34,22 @@ def dominates_matrix(points: np.ndarray) -> np.ndarray:
     """``D[i, j]`` is True when point ``i`` dominates point ``j`` (no worse in every objective,
     better in one)."""
     p = _as_points(points)
-    le = (p[:, None, :] <= p[None, :, :]).all(axis=2)
-    lt = (p[:, None, :] < p[None, :, :]).any(axis=2)
+    n = len(p)
+    le = np.ones((n, n), dtype=bool)
+    lt = np.zeros((n, n), dtype=bool)
+    for column in p.T:  # one (n, n) comparison per objective: no reduction over a short axis
+        le &= column[:, None] <= column[None, :]
+        lt |= column[:, None] < column[None, :]
     return le & lt
+
+
+def weakly_dominates(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``W[i, k]`` is True when ``a[i]`` is no worse than ``b[k]`` in every objective (one
+    ``(len(a), len(b))`` comparison per objective: numpy reduces a short axis slowly)."""
+    out = np.ones((len(a), len(b)), dtype=bool)
+    for j in range(a.shape[1]):
+        out &= a[:, j, None] <= b[None, :, j]
+    return out
 
 
 def non_dominated(points: np.ndarray) -> np.ndarray:
@@ -100,7 +113,7 @@ def pareto_ranks(points: np.ndarray) -> np.ndarray:
         return ranks
     if p.shape[1] == 2:
         return _ranks_2d(p)
-    dom = dominates_matrix(p).astype(np.int64)
+    dom = dominates_matrix(p).astype(np.float64)  # counts stay exact; @ runs on BLAS
     count = dom.sum(axis=0)
     remaining = np.ones(n, dtype=bool)
     rank = 0
@@ -108,7 +121,7 @@ def pareto_ranks(points: np.ndarray) -> np.ndarray:
         current = remaining & (count == 0)
         ranks[current] = rank
         remaining &= ~current
-        count = count - dom[current].sum(axis=0)
+        count -= current.astype(np.float64) @ dom
         rank += 1
     return ranks
 
@@ -197,7 +210,7 @@ def hypervolume_improvement(front: np.ndarray, candidates: np.ndarray,
         return box
     f = np.minimum(f if front_is_non_dominated else f[non_dominated(f)], ref)
     # a candidate weakly dominated by a front point adds nothing: compute the others only
-    covered = (f[None, :, :] <= c[:, None, :]).all(axis=2).any(axis=1)
+    covered = weakly_dominates(f, c).any(axis=0)
     out = np.zeros(len(c))
     if covered.all():
         return out
@@ -224,7 +237,9 @@ def best_improvement(front: np.ndarray, candidates: np.ndarray, reference: np.nd
         return best, float(gain[best])
     f = np.minimum(f if front_is_non_dominated else f[non_dominated(f)], ref)
     box = np.prod(ref - c, axis=1)
-    clipped_box = np.prod(ref - np.maximum(f[None, :, :], c[:, None, :]), axis=2)  # (c, n)
+    clipped_box = np.ones((len(c), len(f)))  # (c, n): vol(box(max(q, p))), per objective
+    for j in range(len(ref)):
+        clipped_box *= ref[j] - np.maximum(f[None, :, j], c[:, None, j])
     bound = box - clipped_box.max(axis=1)
     order = np.argsort(-bound, kind="stable")
     gain = np.full(len(c), -np.inf)

@@ -142,7 +142,12 @@ class RankRidge:
     @property
     def current(self) -> bool:
         """Whether the fit the model uses now covers every observation."""
-        return self._posterior().n == self.n
+        return self.fitted == self.n
+
+    @property
+    def fitted(self) -> int:
+        """How many observations the fit the model uses now covers."""
+        return self._posterior().n
 
     def _due(self) -> bool:
         fit = self._fit
@@ -159,7 +164,7 @@ class RankRidge:
             mean = np.linalg.solve(a, x.T @ t)
             resid = t - x @ mean
             s2 = (float(resid @ resid) + 1.0) / (n + 1.0)
-            self._fit = _Fit(n, mean, chol, s2, t, y)
+            self._fit = _Fit(n, mean, chol, s2, t, np.sort(y))
         return self._fit
 
     def targets(self) -> np.ndarray:
@@ -169,12 +174,16 @@ class RankRidge:
             return np.zeros(0)
         return self._posterior().targets
 
+    def lowest_target(self) -> float:
+        """The smallest rank score of the fit (its worst observation's)."""
+        return float(self._posterior().targets.min())
+
     def scores(self, y: np.ndarray) -> np.ndarray:
         """Values on the fit's rank scale: the normal score of each value's mid-rank among the
         fitted observations (an observed value without ties gets its own target)."""
         fit = self._posterior()
         y = np.asarray(y, dtype=float)
-        observed = np.sort(fit.values)
+        observed = fit.sorted_values
         rank = (np.searchsorted(observed, y, "left") + np.searchsorted(observed, y, "right")
                 - 1) / 2.0
         return normal_quantile((np.clip(rank, 0, fit.n - 1) + 0.5) / fit.n)
@@ -195,4 +204,4 @@ class _Fit(NamedTuple):
     chol: np.ndarray
     s2: float
     targets: np.ndarray   # rank scores, in add order
-    values: np.ndarray    # the covered values, in add order
+    sorted_values: np.ndarray  # the covered values, ascending
