@@ -150,6 +150,9 @@ class RegularizedEvolution(Strategy):
         self._surrogates = ([RankRidge(self._enc.n_features) for _ in range(self.n_objectives)]
                             if self.model == "ridge" and self.n_objectives > 1 else [])
         self._order: np.ndarray | None = None  # MO selection keys of the population (cached)
+        # the population's objective values to minimise (failures: the largest float) and
+        # fidelity (full: inf), one row per member in the same order
+        self._members = np.zeros((0, self.n_objectives + 1))
         # non-dominated results so far (indices into the models' observations, signed values):
         # dominance is invariant under the models' monotone rank transform
         self._front_index: list[int] = []
@@ -172,6 +175,11 @@ class RegularizedEvolution(Strategy):
         self._population.append((row, score, fidelity))
         if self.n_objectives > 1:
             self._order = None
+            member = np.append(-np.array(score, dtype=float),
+                               np.inf if fidelity is None else float(fidelity))
+            member[:-1][~np.isfinite(member[:-1])] = np.finfo(float).max  # failures: worst
+            start = max(0, len(self._members) + 1 - self.population_size)
+            self._members = np.vstack([self._members[start:], member])
             if self._surrogates:
                 x = self._enc.features(row[None, :])[0]
                 for model, value in zip(self._surrogates, score):
@@ -204,12 +212,10 @@ class RegularizedEvolution(Strategy):
         """Position of each member in the (fidelity reached, Pareto rank, -crowding distance,
         age) order."""
         if self._order is None:
-            points = -np.array([score for _, score, _ in self._population], dtype=float)
-            points[~np.isfinite(points)] = np.finfo(float).max  # failures ranked worst
+            points, level = self._members[:, :-1], self._members[:, -1]
             ranks = pareto_ranks(points)
             crowding = crowding_distance(points, ranks)
             # the highest fidelity first (as fidelity_key orders single-objective results)
-            level = np.array([np.inf if f is None else float(f) for _, _, f in self._population])
             order = np.lexsort((np.arange(len(points)), -crowding, ranks, -level))
             self._order = np.empty(len(points), dtype=np.int64)
             self._order[order] = np.arange(len(points))

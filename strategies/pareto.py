@@ -137,21 +137,25 @@ def crowding_distance(points: np.ndarray, ranks: np.ndarray | None = None) -> np
     out = np.zeros(n)
     if n == 0:
         return out
-    for j in range(m):
-        order = np.lexsort((p[:, j], ranks))        # by rank, then by value
-        r, v = ranks[order], p[order, j]
-        first = np.ones(n, dtype=bool)
-        first[1:] = r[1:] != r[:-1]
-        last = np.ones(n, dtype=bool)
-        last[:-1] = r[1:] != r[:-1]
-        group = np.cumsum(first) - 1
-        span = (v[last] - v[first])[group]
-        gap = np.zeros(n)
-        inner = ~(first | last)
-        gap[1:-1] = v[2:] - v[:-2]
-        contrib = np.where(inner & (span > 0), gap / np.where(span > 0, span, 1.0), 0.0)
-        contrib[first | last] = np.inf
-        out[order] += contrib
+    # by rank, then by value, per objective; the rank groups line up in every column
+    order = np.column_stack([np.lexsort((p[:, j], ranks)) for j in range(m)])   # (n, m)
+    r = np.sort(ranks, kind="stable")
+    first = np.ones(n, dtype=bool)
+    first[1:] = r[1:] != r[:-1]
+    last = np.ones(n, dtype=bool)
+    last[:-1] = r[1:] != r[:-1]
+    group = np.cumsum(first) - 1
+    v = np.take_along_axis(p, order, axis=0)
+    span = (v[last] - v[first])[group]
+    gap = np.zeros((n, m))
+    gap[1:-1] = v[2:] - v[:-2]
+    inner = ~(first | last)[:, None]
+    contrib = np.where(inner & (span > 0), gap / np.where(span > 0, span, 1.0), 0.0)
+    contrib[first | last] = np.inf
+    scattered = np.empty((n, m))
+    np.put_along_axis(scattered, order, contrib, axis=0)
+    for j in range(m):  # summed in objective order, as one objective at a time would
+        out += scattered[:, j]
     return out
 
 

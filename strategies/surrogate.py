@@ -164,7 +164,9 @@ class RankRidge:
             mean = np.linalg.solve(a, x.T @ t)
             resid = t - x @ mean
             s2 = (float(resid @ resid) + 1.0) / (n + 1.0)
-            self._fit = _Fit(n, mean, chol, s2, t, np.sort(y))
+            # w = mean + sqrt(s2) * L^-T z has covariance s2 * (L L^T)^-1: keep sqrt(s2) L^-T
+            draw = np.sqrt(s2) * np.linalg.inv(chol.T)
+            self._fit = _Fit(n, mean, draw, s2, t, np.sort(y))
         return self._fit
 
     def targets(self) -> np.ndarray:
@@ -194,14 +196,13 @@ class RankRidge:
             return rng.standard_normal(self.n_features)
         fit = self._posterior()
         z = rng.standard_normal(self.n_features)
-        # w = mean + sqrt(s2) * L^-T z has covariance s2 * (L L^T)^-1
-        return fit.mean + scale * np.sqrt(fit.s2) * np.linalg.solve(fit.chol.T, z)
+        return fit.mean + scale * (fit.draw @ z)
 
 
 class _Fit(NamedTuple):
     n: int                # observations covered
     mean: np.ndarray
-    chol: np.ndarray
+    draw: np.ndarray      # sqrt(s2) L^-T: a posterior draw is mean + draw @ z, z ~ N(0, I)
     s2: float
     targets: np.ndarray   # rank scores, in add order
     sorted_values: np.ndarray  # the covered values, ascending
