@@ -266,7 +266,7 @@ def _retrain(plan: RunPlan, writer: ResultsWriter, say: Callable[[str], None],
     from raynas.oneshot.retrain import FixedSearcher, RetrainRecorder, retrain_choices
     from raynas.run.progress import RunProgress
     from raynas.run.recorder import tune_callback
-    from raynas.run.trial import DataHandle, run_trial
+    from raynas.run.trial import DataHandle, make_trainable
 
     s: OneshotSettings = plan.settings  # type: ignore[assignment]
     rows = read_trials(plan.run_dir.path)
@@ -280,7 +280,7 @@ def _retrain(plan: RunPlan, writer: ResultsWriter, say: Callable[[str], None],
     storage = Path(tempfile.mkdtemp(prefix="raynas-tune-"))
     try:
         trainable = tune.with_resources(
-            tune.with_parameters(run_trial, settings=trial_settings,
+            tune.with_parameters(make_trainable(trial_settings),
                                  data=DataHandle(ray.put(plan.data))),
             {"cpu": s.cpus_per_trial, "gpu": s.gpus_per_trial})
         with RunProgress(len(configs) + already, done=already, quiet=quiet) as progress:

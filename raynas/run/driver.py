@@ -117,7 +117,7 @@ def _run_tune(plan: RunPlan, strategy: Any, writer: ResultsWriter, rows: Any,
     from raynas.run.progress import RunProgress
     from raynas.run.schedulers import make_scheduler
     from raynas.run.searcher import StrategySearcher
-    from raynas.run.trial import DataHandle, run_trial
+    from raynas.run.trial import DataHandle, make_trainable
 
     settings = plan.settings
     done = len(rows)
@@ -127,7 +127,7 @@ def _run_tune(plan: RunPlan, strategy: Any, writer: ResultsWriter, rows: Any,
         storage = Path(tempfile.mkdtemp(prefix="raynas-tune-"))
         try:
             trainable = tune.with_resources(
-                tune.with_parameters(run_trial, settings=plan.trial_settings(),
+                tune.with_parameters(make_trainable(plan.trial_settings()),
                                      data=DataHandle(ray.put(plan.data))),
                 {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
             with RunProgress(settings.trials, done=done, best=best_accuracy(rows) if done else None,

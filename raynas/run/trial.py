@@ -24,7 +24,7 @@ import math
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 import ray
 import torch
@@ -37,7 +37,7 @@ from raynas.run.space_source import SpaceSource
 from raynas.core.latency import measure_latency
 from raynas.core.measure import check_forward
 from raynas.results.store import Status
-from raynas.train.loop import limit_gpu_memory, select_device, train_model
+from raynas.train.loop import limit_gpu_memory, seed_torch, select_device, train_model
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,17 @@ def _placement() -> dict[str, Any]:
     return {**_node(), "gpu_ids": ",".join(str(i) for i in ray.get_gpu_ids()) or None}
 
 
+def make_trainable(settings: TrialSettings) -> Callable[[dict[str, Any], DataHandle], None]:
+    """The run's function trainable, :func:`run_trial` with ``settings`` built in: they travel
+    once with the trainable to each worker, not from the object store for every trial as a
+    ``tune.with_parameters`` argument would (the dataset does, through its cached handle)."""
+
+    def raynas_trial(config: dict[str, Any], data: DataHandle) -> None:
+        run_trial(config, settings, data)
+
+    return raynas_trial
+
+
 def run_trial(config: dict[str, Any], settings: TrialSettings, data: DataHandle) -> None:
     """Tune function trainable: reports per-epoch figures, then one final report."""
     started = now_utc()
@@ -118,10 +129,10 @@ def run_trial(config: dict[str, Any], settings: TrialSettings, data: DataHandle)
     curve: list[float] = []
     try:
         bundle = data.get()
-        torch.manual_seed(int(config.get("trial_seed", 0)))
+        device = select_device(prefer_gpu=settings.gpus_per_trial > 0)
+        seed_torch(int(config.get("trial_seed", 0)), device)
         model = fix(settings.space.factory(), config["genome"])
         params = count_parameters(model)
-        device = select_device(prefer_gpu=settings.gpus_per_trial > 0)
         if device.type == "cuda" and 0 < settings.gpus_per_trial < 1:
             limit_gpu_memory(settings.gpus_per_trial, device)
         check_forward(model, settings.input_shape, settings.num_classes)

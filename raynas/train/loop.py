@@ -72,6 +72,16 @@ def select_device(prefer_gpu: bool = True) -> torch.device:
     return torch.device("cpu")
 
 
+def seed_torch(seed: int, device: torch.device) -> None:
+    """Seed torch's generators for work on ``device``: ``torch.manual_seed`` on an
+    accelerator; on the CPU only the CPU generator (the same stream; ``torch.manual_seed``
+    would also queue a CUDA seeding with a formatted stack trace, about 0.2 ms a call)."""
+    if device.type == "cpu":
+        torch.default_generator.manual_seed(int(seed))
+    else:
+        torch.manual_seed(int(seed))
+
+
 def limit_gpu_memory(fraction: float, device: torch.device | int | None = None) -> bool:
     """Cap this process's CUDA memory to ``fraction`` of the device (for fractional-GPU trials).
 
@@ -156,7 +166,7 @@ def train_model(model: nn.Module, bundle: DatasetBundle, epochs: int, *,
     device = torch.device(device) if device is not None else select_device()
     started = time.perf_counter()
     if seed is not None:
-        torch.manual_seed(seed)
+        seed_torch(seed, device)
     shuffle_gen = torch.Generator(device="cpu")
     shuffle_gen.manual_seed(int(seed) if seed is not None else torch.seed())
 
