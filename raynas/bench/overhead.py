@@ -7,9 +7,13 @@
 2. The ratios, for trials that train one batch and for trials that train one full epoch of
    digits: ``raynas evolve`` against plain Ray Tune running the same training (the same
    fixed TinyNet, a plain PyTorch loop in a function trainable) tuned (``reuse_actors``,
-   auto loggers off, rare experiment snapshots; alternating with raynas, medians) and with
-   Tune's defaults (a new worker per trial, loggers on). Steady-state trials/s come from the
-   trials' finish times after the first quarter.
+   auto loggers off, rare experiment snapshots) with all its trials known up front (Tune's
+   basic variant generator) and with a search algorithm that proposes each trial on demand
+   once a slot is free (what any adaptive search, raynas' too, makes Tune do: a ``Trial`` is
+   created on the critical path), alternating with raynas; and with Tune's defaults (a new
+   worker per trial, loggers on). Steady-state trials/s come from the trials' finish times
+   after the first quarter; a ratio is the median of the per-round ratios (the runs of a
+   round are seconds apart, and this machine's speed drifts by tens of percent over minutes).
 3. Training throughput: the mnist space's fixed model in a raynas trial against the same
    training in a plain PyTorch loop run as a Ray task with one CPU (the same kind of process
    as a trial), alternating, median of the per-pair ratios; the plain loop in the driver
@@ -29,6 +33,7 @@ from typing import Any, Callable
 
 import torch
 import torch.nn as nn
+from ray.tune.search import Searcher
 
 from raynas.core.mutables import LayerChoice
 
@@ -172,7 +177,30 @@ def _plain_trial(config: dict[str, Any], data: Any, max_batches: int | None) -> 
     tune.report({"accuracy": float(accuracy), "finished": time.time()})
 
 
-def _plain_tune(trials: int, tuned: bool, cpus: float, max_batches: int | None = 1) -> float:
+class SeedSearcher(Searcher):
+    """A Tune search algorithm proposing ``{"seed": i}`` on demand, ``trials`` times."""
+
+    def __init__(self, trials: int) -> None:
+        super().__init__(metric="accuracy", mode="max")
+        self.trials, self.proposed = trials, 0
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if self.proposed >= self.trials:
+            return Searcher.FINISHED
+        self.proposed += 1
+        return {"seed": self.proposed % 256}
+
+    def on_trial_complete(self, trial_id: str, result: Any = None, error: bool = False) -> None:
+        """Nothing to learn."""
+
+
+def _plain_tune(trials: int, tuned: bool, cpus: float, max_batches: int | None = 1,
+                on_demand: bool = False) -> float:
+    """Steady trials/s of plain Tune; ``on_demand``: trials come from a search algorithm,
+    one per free slot, instead of all up front."""
+    import math
+
+    import ray
     from ray import tune
 
     saved = {k: os.environ.get(k) for k in ("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS",
@@ -186,11 +214,17 @@ def _plain_tune(trials: int, tuned: bool, cpus: float, max_batches: int | None =
         with tempfile.TemporaryDirectory() as storage:
             trainable = tune.with_parameters(_plain_trial, data=_digits(max_batches),
                                              max_batches=max_batches)
-            tuner = tune.Tuner(
-                tune.with_resources(trainable, {"cpu": cpus}),
-                param_space={"seed": tune.randint(0, 256)},
-                tune_config=tune.TuneConfig(num_samples=trials, reuse_actors=tuned),
-                run_config=tune.RunConfig(storage_path=storage, verbose=0))
+            if on_demand:
+                slots = max(1, math.floor(ray.cluster_resources().get("CPU", 1) / cpus))
+                config = tune.TuneConfig(search_alg=SeedSearcher(trials), num_samples=-1,
+                                         reuse_actors=tuned, max_concurrent_trials=slots)
+                space = None
+            else:
+                config = tune.TuneConfig(num_samples=trials, reuse_actors=tuned)
+                space = {"seed": tune.randint(0, 256)}
+            tuner = tune.Tuner(tune.with_resources(trainable, {"cpu": cpus}), param_space=space,
+                               tune_config=config,
+                               run_config=tune.RunConfig(storage_path=storage, verbose=0))
             grid = tuner.fit()
             return steady_rate([r.metrics["finished"] for r in grid if r.metrics])
     finally:
@@ -325,25 +359,46 @@ class Ratios:
     defaults: float
     tuned_runs: list[float]
     ours_runs: list[float]
+    on_demand_runs: list[float] = field(default_factory=list)
 
     @property
     def tuned(self) -> float:
         return statistics.median(self.tuned_runs)
 
     @property
+    def on_demand(self) -> float | None:
+        return statistics.median(self.on_demand_runs) if self.on_demand_runs else None
+
+    @property
     def ours(self) -> float:
         return statistics.median(self.ours_runs)
+
+    @property
+    def ours_per_tuned(self) -> float:
+        """Median over the rounds of raynas / tuned Tune (all trials up front)."""
+        return statistics.median(a / b for a, b in zip(self.ours_runs, self.tuned_runs))
+
+    @property
+    def ours_per_on_demand(self) -> float | None:
+        """Median over the rounds of raynas / tuned Tune with trials proposed on demand."""
+        if not self.on_demand_runs:
+            return None
+        return statistics.median(a / b for a, b in zip(self.ours_runs, self.on_demand_runs))
 
 
 def measure_ratios(kind: str, max_batches: int | None, trials: int, default_trials: int,
                    repeats: int) -> Ratios:
-    """Plain Tune defaults once, then ``repeats`` alternating tuned-Tune / raynas runs."""
+    """Plain Tune defaults once, then ``repeats`` rounds of tuned Tune (trials up front),
+    tuned Tune (trials on demand) and raynas, alternating."""
     defaults = _plain_tune(default_trials, tuned=False, cpus=1.0, max_batches=max_batches)
-    tuned_runs, ours_runs = [], []
+    result = Ratios(kind, default_trials, defaults, [], [])
     for _ in range(repeats):
-        tuned_runs.append(_plain_tune(trials, tuned=True, cpus=1.0, max_batches=max_batches))
-        ours_runs.append(_raynas(trials, cpus=1.0, max_batches=max_batches).rate)
-    return Ratios(kind, default_trials, defaults, tuned_runs, ours_runs)
+        result.tuned_runs.append(_plain_tune(trials, tuned=True, cpus=1.0,
+                                             max_batches=max_batches))
+        result.on_demand_runs.append(_plain_tune(trials, tuned=True, cpus=1.0,
+                                                 max_batches=max_batches, on_demand=True))
+        result.ours_runs.append(_raynas(trials, cpus=1.0, max_batches=max_batches).rate)
+    return result
 
 
 @dataclass
@@ -431,9 +486,13 @@ def overhead_lines(result: Overhead) -> list[str]:
             f"trials that train {r.kind}:",
             f"  plain Tune defaults     {r.defaults:8.2f} trials/s  ({r.default_trials} trials)",
             f"  plain Tune tuned        {r.tuned:8.2f} trials/s  (median of {runs(r.tuned_runs)})",
+            *([f"  ... trials on demand    {r.on_demand:8.2f} trials/s  (median of "
+               f"{runs(r.on_demand_runs)})"] if r.on_demand is not None else []),
             f"  raynas evolve           {r.ours:8.2f} trials/s  (median of {runs(r.ours_runs)})",
             f"  raynas / Tune defaults  {r.ours / r.defaults:8.1f}x",
-            f"  raynas / Tune tuned     {r.ours / r.tuned:8.2f}x"]
+            f"  raynas / Tune tuned     {r.ours_per_tuned:8.2f}x  (median of the rounds)",
+            *([f"  raynas / ... on demand  {r.ours_per_on_demand:8.2f}x  (median of the rounds)"]
+              if r.ours_per_on_demand is not None else [])]
     t = result.throughput
     if t is not None:
         lines += ["", f"training throughput (samples/s, {len(t.in_trial)} alternating runs): in a "
