@@ -8,17 +8,13 @@ from typing import Any
 
 import click
 
-from raynas.cli.errors import CommandError, user_errors
-from raynas.cli.options import settings_options
+from raynas.cli.errors import user_errors
+from raynas.cli.options import given_settings, run_options, settings_options
 from raynas.run.settings import EvolveSettings
 
 
 @click.command("evolve")
-@click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False),
-              help="YAML file with any of these settings (command-line values win).")
-@click.option("--resume", "resume_dir", type=click.Path(file_okay=False),
-              help="Continue the run in this folder up to --trials (its settings are reused).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@run_options("Continue the run in this folder up to --trials (its settings are reused).")
 @settings_options(EvolveSettings)
 @user_errors
 def evolve_command(config_file: str | None, resume_dir: str | None, quiet: bool, **options: Any) -> None:
@@ -28,16 +24,9 @@ def evolve_command(config_file: str | None, resume_dir: str | None, quiet: bool,
     evolution) on this machine. Results: pandas.read_parquet(OUT / "trials").
     """
     from raynas.run.driver import evolve, resume_settings  # their errors are ValueErrors
-    from raynas.run.settings import load_yaml, settings_from
 
-    if config_file and not Path(config_file).is_file():
-        raise CommandError(f"-c {config_file}: no such settings file")
-    file_values = load_yaml(config_file) if config_file else None
-    if resume_dir:
-        overrides = {**(file_values or {}), **{k: v for k, v in options.items() if v is not None}}
-        settings = resume_settings(Path(resume_dir), overrides)
-    else:
-        settings = settings_from(file_values, options)
+    given = given_settings(config_file, options)
+    settings = resume_settings(Path(resume_dir), given) if resume_dir else EvolveSettings(**given)
     summary = evolve(settings, resume=bool(resume_dir), quiet=quiet)
     counts = summary.counts
     stopped = f"stopped {counts['stopped']}, " if counts.get("stopped") else ""
@@ -62,7 +51,7 @@ def evolve_command(config_file: str | None, resume_dir: str | None, quiet: bool,
     if lines:
         from raynas.results.objectives import describe
 
-        click.echo(f"Pareto front ({len(summary.front)} trial(s); {describe(summary.objectives)}):")
+        click.echo(f"Pareto front ({len(summary.front)} genome(s); {describe(summary.objectives)}):")
         for line in lines:
             click.echo(line)
     click.echo(f"results: {summary.out.resolve()}  (pandas.read_parquet('{summary.out}/trials'))")

@@ -8,17 +8,13 @@ from typing import Any
 
 import click
 
-from raynas.cli.errors import CommandError, user_errors
-from raynas.cli.options import settings_options
+from raynas.cli.errors import user_errors
+from raynas.cli.options import given_settings, run_options, settings_options
 from raynas.oneshot.settings import EVOLVE_ONLY, OneshotSettings
 
 
 @click.command("oneshot")
-@click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False),
-              help="YAML file with any of these settings (command-line values win).")
-@click.option("--resume", "resume_dir", type=click.Path(file_okay=False),
-              help="Continue the one-shot run in this folder (its settings are reused).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@run_options("Continue the one-shot run in this folder (its settings are reused).")
 @settings_options(OneshotSettings, skip=EVOLVE_ONLY)
 @user_errors
 def oneshot_command(config_file: str | None, resume_dir: str | None, quiet: bool,
@@ -31,12 +27,8 @@ def oneshot_command(config_file: str | None, resume_dir: str | None, quiet: bool
     (inherited weights) from retrain rows; the supernet's checkpoints in OUT/supernet.
     """
     from raynas.oneshot.run import oneshot, oneshot_resume_settings
-    from raynas.run.settings import load_yaml
 
-    if config_file and not Path(config_file).is_file():
-        raise CommandError(f"-c {config_file}: no such settings file")
-    file_values = load_yaml(config_file) if config_file else None
-    given = {**(file_values or {}), **{k: v for k, v in options.items() if v is not None}}
+    given = given_settings(config_file, options)
     if resume_dir:
         settings = oneshot_resume_settings(Path(resume_dir), given)
     else:
