@@ -210,6 +210,18 @@ def test_check_forward_wraps_the_forward_error():
 # ------------------------------------------------------------------ devices
 
 
+def test_seed_torch_on_the_cpu_gives_torch_manual_seeds_stream():
+    from raynas.train.loop import seed_torch
+
+    torch.manual_seed(7)
+    expected = torch.rand(5)
+    torch.manual_seed(0)
+    seed_torch(7, torch.device("cpu"))
+    assert torch.equal(torch.rand(5), expected)
+    seed_torch(8, torch.device("cpu"))
+    assert not torch.equal(torch.rand(5), expected)
+
+
 def test_select_device():
     assert select_device(prefer_gpu=False) == torch.device("cpu")
     assert select_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
