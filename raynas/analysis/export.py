@@ -7,9 +7,9 @@ model. Files are named by rank and trial: ``rank01-<trial_id>.json`` (``--top-k`
 are ranked by their mean accuracy over their completed trials (a genome trained again with
 new seeds counts once, named by its best trial), and ``--pareto`` is the genomes'
 accuracy/parameters front, fewest parameters first. With other or several objectives
-(``--objective``), genomes count once too, by their mean of each objective: ``--top-k``
-is best first by the run's first objective and ``--pareto`` the genomes no other dominates
-on the run's objectives, best first by the first one.
+(``--objective``), ``--top-k`` is best first by the run's first objective and ``--pareto``
+the trials no other dominates on the run's objectives, best first by the first one; either
+way a genome trained again is exported once, by its first trial in that order.
 ``manifest.csv`` beside them lists file, rank, trial id, (mean) accuracy, its spread and
 trial count, the trial ids, params, the other objectives' metrics and the genome.
 

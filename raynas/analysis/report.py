@@ -292,9 +292,9 @@ def objective_pairs(objectives: Mapping[str, str]) -> list[tuple[str, str]]:
 
 
 def plot_objectives(frame: Any, path: Path, objectives: Mapping[str, str]) -> Path:
-    """One panel per pair of objectives: completed trials in grey, the genomes non-dominated
-    on all the objectives (each at its mean over its trials) in red (joined as a staircase
-    when there are two)."""
+    """One panel per pair of objectives: completed trials in grey, the trials non-dominated
+    on all the objectives in red (each genome once; joined as a staircase when there are
+    two)."""
     plt = _pyplot()
     pairs = objective_pairs(objectives)
     fig, axes = plt.subplots(1, len(pairs), figsize=(6.4 * len(pairs), 4.8), squeeze=False)

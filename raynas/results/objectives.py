@@ -122,42 +122,21 @@ def minimised(frame: Any, objectives: Mapping[str, str]) -> np.ndarray:
     return frame[list(objectives)].to_numpy(dtype=float) * signs
 
 
-def genome_objectives(frame: Any, objectives: Mapping[str, str]) -> Any:
-    """One row per genome over its completed trials with every objective scored.
-
-    Each objective (and ``accuracy``) is the genome's mean over those trials, so a genome
-    trained again with new seeds counts once, by its mean, not by its luckiest seed. The
-    other columns come from its best trial (by the objectives in order); ``trials`` counts
-    the trials, ``trial_ids`` lists them best first, ``accuracy_std`` is their accuracies'
-    spread (0 for one trial) and ``order`` is the genome's first trial's.
-    """
-    done = sort_by_objectives(_scored(frame, objectives), objectives)
-    if not len(done):
-        return done.assign(trials=[], trial_ids=[], accuracy_std=[])
-    metrics = list(dict.fromkeys([*objectives, "accuracy"]))
-    done = done.assign(**{m: done[m].astype(float) for m in metrics})
-    groups = done.groupby("genome", sort=False)
-    table = groups.head(1).set_index("genome")
-    means = groups[metrics].mean()
-    table = table.assign(**{m: means[m] for m in metrics},
-                         accuracy_std=groups["accuracy"].std(ddof=0).fillna(0.0),
-                         trials=groups.size().astype(int),
-                         trial_ids=groups["trial_id"].agg(list),
-                         order=groups["order"].min())
-    return table.reset_index()
+def once_per_genome(rows: Any) -> Any:
+    """``rows`` (in their order) keeping each genome's first row only."""
+    return rows.drop_duplicates("genome", keep="first").reset_index(drop=True)
 
 
 def objective_front(frame: Any, objectives: Mapping[str, str]) -> Any:
-    """The genomes (see :func:`genome_objectives`) no other genome dominates on
-    ``objectives``, best first by the first objective (ties: the next objectives, then
-    proposal order)."""
+    """The completed rows no other completed row dominates on ``objectives``, best first by
+    the first objective (ties: the next objectives, then proposal order), each genome once:
+    a genome trained again with new seeds appears by its first such row."""
     from raynas.strategies.pareto import non_dominated
 
-    table = genome_objectives(frame, objectives)
-    if not len(table):
-        return table
-    front = table[non_dominated(minimised(table, objectives))]
-    return sort_by_objectives(front, objectives)
+    done = sort_by_objectives(_scored(frame, objectives), objectives)
+    if not len(done):
+        return done
+    return once_per_genome(done[non_dominated(minimised(done, objectives))])
 
 
 def sort_by_objectives(frame: Any, objectives: Mapping[str, str]) -> Any:
@@ -168,8 +147,9 @@ def sort_by_objectives(frame: Any, objectives: Mapping[str, str]) -> Any:
 
 
 def best_by_objectives(frame: Any, objectives: Mapping[str, str]) -> Any:
-    """The genomes of :func:`genome_objectives`, best first by the first objective."""
-    return sort_by_objectives(genome_objectives(frame, objectives), objectives)
+    """Completed rows with every objective scored, best first by the first objective, each
+    genome once (by its best row)."""
+    return once_per_genome(sort_by_objectives(_scored(frame, objectives), objectives))
 
 
 def hypervolume_curve(frame: Any, objectives: Mapping[str, str]) -> Any:
@@ -247,6 +227,6 @@ def describe(objectives: Mapping[str, str], sep: str = ", ") -> str:
 
 
 __all__: Sequence[str] = ["OBJECTIVE_METRICS", "DEFAULT_OBJECTIVES", "best_by_objectives",
-                          "describe", "front_lines", "genome_objectives", "history",
-                          "hypervolume_curve", "objective_front", "objective_value", "objectives_text",
+                          "describe", "front_lines", "history", "hypervolume_curve",
+                          "objective_front", "once_per_genome", "objective_value", "objectives_text",
                           "parse_objective_list", "run_objectives", "sort_by_objectives"]
