@@ -228,5 +228,6 @@ def describe(objectives: Mapping[str, str], sep: str = ", ") -> str:
 
 __all__: Sequence[str] = ["OBJECTIVE_METRICS", "DEFAULT_OBJECTIVES", "best_by_objectives",
                           "describe", "front_lines", "history", "hypervolume_curve",
-                          "objective_front", "once_per_genome", "objective_value", "objectives_text",
-                          "parse_objective_list", "run_objectives", "sort_by_objectives"]
+                          "objective_front", "objective_value", "objectives_text",
+                          "once_per_genome", "parse_objective_list", "run_objectives",
+                          "sort_by_objectives"]
