@@ -34,13 +34,8 @@ def dominates_matrix(points: np.ndarray) -> np.ndarray:
     """``D[i, j]`` is True when point ``i`` dominates point ``j`` (no worse in every objective,
     better in one)."""
     p = _as_points(points)
-    n = len(p)
-    le = np.ones((n, n), dtype=bool)
-    lt = np.zeros((n, n), dtype=bool)
-    for column in p.T:  # one (n, n) comparison per objective: no reduction over a short axis
-        le &= column[:, None] <= column[None, :]
-        lt |= column[:, None] < column[None, :]
-    return le & lt
+    weak = weakly_dominates(p, p)
+    return weak & ~weak.T  # no worse everywhere, and not equal everywhere
 
 
 def weakly_dominates(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -166,7 +166,7 @@ class RankRidge:
             s2 = (float(resid @ resid) + 1.0) / (n + 1.0)
             # w = mean + sqrt(s2) * L^-T z has covariance s2 * (L L^T)^-1: keep sqrt(s2) L^-T
             draw = np.sqrt(s2) * np.linalg.inv(chol.T)
-            self._fit = _Fit(n, mean, draw, s2, t, np.sort(y))
+            self._fit = _Fit(n, mean, draw, t, np.sort(y))
         return self._fit
 
     def targets(self) -> np.ndarray:
@@ -203,6 +203,5 @@ class _Fit(NamedTuple):
     n: int                # observations covered
     mean: np.ndarray
     draw: np.ndarray      # sqrt(s2) L^-T: a posterior draw is mean + draw @ z, z ~ N(0, I)
-    s2: float
     targets: np.ndarray   # rank scores, in add order
     sorted_values: np.ndarray  # the covered values, ascending

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from raynas.bench.fidelity import DEFAULT_RETRAIN_SEEDS, RETRAIN_SEED_BASE
 from raynas.bench.nb201 import DEFAULT_BUDGETS, DEFAULT_REPEATS
 from raynas.cli.errors import user_errors
 
@@ -144,9 +145,11 @@ def bench_overhead_command(trials: int, ratio_trials: int | None, epoch_trials: 
 @click.option("--reduction-factor", default=None, type=float)
 @click.option("--num-cpus", default=None, type=click.IntRange(min=1),
               help="CPUs of the local Ray. [all]")
-@click.option("--retrain-seeds", default=3, show_default=True, type=click.IntRange(min=0),
+@click.option("--retrain-seeds", default=DEFAULT_RETRAIN_SEEDS, show_default=True,
+              type=click.IntRange(min=0),
               help="After the searches, train each run's best genome from scratch this many "
-                   "times (seeds 1000, 1001, ...; the same for every run) and score it on the "
+                   f"times (seeds {RETRAIN_SEED_BASE}, {RETRAIN_SEED_BASE + 1}, ...; the same "
+                   "for every run) and score it on the "
                    "validation and test splits together (540 images, the test split unseen "
                    "by the search): the run's 'retrained acc', the mean. Unlike the search's "
                    "best accuracy, a max over noisy validation figures (higher with more "
