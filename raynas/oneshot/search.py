@@ -25,7 +25,8 @@ RowCallback = Callable[[dict[str, Any]], None]
 
 @dataclass
 class SearchResult:
-    """The candidates' rows (proposal order), the best one, and the throughput."""
+    """The candidates' rows (proposal order), the best one (highest accuracy, then lowest
+    loss, then earliest), and the throughput."""
 
     rows: list[dict[str, Any]]
     seconds: float
@@ -131,6 +132,6 @@ def search_inherited(space: SearchSpace, pool: EvaluatorPool, *, candidates: int
         propose()
     seconds = time.perf_counter() - started
     done = [r for r in rows if r["status"] == "completed"]
-    best = max(done, key=lambda r: (r["accuracy"], -r["order"])) if done else None
+    best = max(done, key=lambda r: (r["accuracy"], -r["loss"], -r["order"])) if done else None
     return SearchResult(rows=rows, seconds=seconds, exhausted=exhausted, best=best,
                         cpu_seconds=cpu_seconds)

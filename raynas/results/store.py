@@ -235,17 +235,26 @@ def ranked(frame: Any) -> Any:
     with a full-fidelity one, see ``raynas.strategies.base.fidelity_key``).
 
     On a one-shot run, ``retrain`` rows (trained from scratch) come before the ``oneshot``
-    rows (scored with inherited weights), each group ranked as above.
+    rows (scored with inherited weights), each group ranked as above, except that ``oneshot``
+    rows of equal accuracy rank by lower inherited loss before fewer parameters: with
+    inherited weights many candidates score the same accuracy on a small validation set, and
+    their loss still ranks them as training from scratch does (``python -m
+    raynas.bench.oneshot``), where fewer parameters would favour the weaker ones.
     """
     import pandas as pd
 
     done = completed(frame)
     stage = done["stage"] if "stage" in done else None
+    loss = (pd.to_numeric(done["loss"], errors="coerce") if "loss" in done
+            else pd.Series(float("nan"), index=done.index))
+    inherited_loss = (loss.where(stage == "oneshot", 0.0).fillna(float("inf"))
+                      if stage is not None else 0.0)
     done = done.assign(_params=done["params"].fillna(float("inf")),
-                       _retrained=(stage == "retrain") if stage is not None else False)
-    done = done.sort_values(["_retrained", "accuracy", "_params", "order"],
-                            ascending=[False, False, True, True], kind="stable")
-    done = done.drop(columns="_retrained")
+                       _retrained=(stage == "retrain") if stage is not None else False,
+                       _inherited_loss=inherited_loss)
+    done = done.sort_values(["_retrained", "accuracy", "_inherited_loss", "_params", "order"],
+                            ascending=[False, False, True, True, True], kind="stable")
+    done = done.drop(columns=["_retrained", "_inherited_loss"])
     cut = stopped(frame)
     if len(cut):
         cut = cut.assign(_params=cut["params"].fillna(float("inf")),

@@ -108,6 +108,20 @@ def test_ranked_puts_retrained_rows_first():
     assert list(ranked(evolve)["trial_id"]) == ["e2", "e1"]
 
 
+def test_ranked_breaks_inherited_accuracy_ties_by_lower_loss_not_params():
+    def row(trial_id, order, stage, loss, params):
+        return make_row(KEYS, {"op": trial_id}, trial_id=trial_id, order=order,
+                        status="completed", stage=stage, accuracy=0.9, loss=loss, params=params)
+
+    frame = pd.DataFrame([row("o1", 1, "oneshot", 0.30, 5), row("o2", 2, "oneshot", 0.10, 50),
+                          row("o3", 3, "oneshot", None, 1), row("r1", 4, "retrain", 0.50, 5),
+                          row("r2", 5, "retrain", 0.01, 50)])
+    # inherited rows: lower loss first, a missing loss last; retrained rows keep fewer params
+    assert list(ranked(frame)["trial_id"]) == ["r1", "r2", "o2", "o1", "o3"]
+    evolve = pd.DataFrame([row("e1", 1, None, 0.01, 50), row("e2", 2, None, 0.30, 5)])
+    assert list(ranked(evolve)["trial_id"]) == ["e2", "e1"]
+
+
 def test_retrain_choices_are_the_top_distinct_genomes_not_yet_retrained():
     frame = rows(("o1", "a", "oneshot", 0.9), ("o2", "a", "oneshot", 0.9),
                  ("o3", "b", "oneshot", 0.8), ("o4", "c", "oneshot", 0.7),
