@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import pickle
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
+import pandas as pd
 from ray.tune.search import Searcher
 
+from raynas.results.objectives import DEFAULT_OBJECTIVES, best_by_objectives, objective_front
 from raynas.results.store import Status, make_row, ranked
 from raynas.run.recorder import RunRecorder
 from raynas.run.settings import trial_seed
@@ -21,14 +23,31 @@ from raynas.run.settings import trial_seed
 __all__ = ["FixedSearcher", "RetrainRecorder", "retrain_choices"]
 
 
-def retrain_choices(rows: Any, top_k: int, run_seed: int) -> tuple[list[dict[str, Any]], int]:
+def retrain_choices(rows: Any, top_k: int, run_seed: int,
+                    objectives: Mapping[str, str] | None = None
+                    ) -> tuple[list[dict[str, Any]], int]:
     """``(configs, already)``: Tune configs (genome, order, trial seed, parent = the oneshot
     trial) for the best ``top_k`` distinct genomes of the completed ``oneshot`` rows that were
-    not retrained yet, and how many of the top ``top_k`` already have a ``retrain`` row."""
+    not retrained yet, and how many of the top ``top_k`` already have a ``retrain`` row.
+
+    Best: by :func:`~raynas.results.store.ranked` (accuracy, then inherited loss) for the
+    default objective; for another single objective, by it (then inherited loss); with
+    several, the Pareto front of the inherited rows first, then the rest, each by the first
+    objective."""
     stage = rows["stage"] if "stage" in rows else None
     if stage is None or not len(rows):
         return [], 0
-    top = ranked(rows[stage == "oneshot"]).drop_duplicates("genome").head(top_k)
+    inherited = rows[stage == "oneshot"]
+    objectives = dict(objectives or DEFAULT_OBJECTIVES)
+    if objectives == DEFAULT_OBJECTIVES:
+        best = ranked(inherited)
+    else:
+        by_loss = inherited.sort_values(["loss", "order"], kind="stable")  # the tie-break
+        best = best_by_objectives(by_loss, objectives)
+        if len(objectives) > 1:
+            front = objective_front(by_loss, objectives)
+            best = pd.concat([front, best[~best["genome"].isin(front["genome"])]])
+    top = best.drop_duplicates("genome").head(top_k)
     done = set(rows.loc[stage == "retrain", "genome"])
     order = int(rows["order"].max()) + 1
     configs = []

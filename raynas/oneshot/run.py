@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, cast
 
 from raynas.core.space import SearchSpace
-from raynas.oneshot.settings import ONESHOT_ONLY, OneshotSettings
+from raynas.oneshot.settings import INHERITED_METRICS, ONESHOT_ONLY, OneshotSettings
 from raynas.results.run_dir import RunDir
 from raynas.results.store import ResultsError, ResultsWriter, Status, read_trials
 from raynas.run.errors import RunError
@@ -81,11 +81,16 @@ def check_settings(settings: OneshotSettings) -> None:
         raise RunError(f"--retrain-top-k must be <= --candidates, got retrain_top_k="
                        f"{settings.retrain_top_k}, candidates={settings.candidates}; lower "
                        f"--retrain-top-k or raise --candidates")
-    for name in ("max_params", "max_flops"):
+    for name in ("max_params", "max_flops", "max_latency_ms"):
         if getattr(settings, name) is not None:
             raise RunError(f"--{name.replace('_', '-')} does not apply to raynas oneshot (every "
                            f"candidate shares the supernet), got {getattr(settings, name)}; drop "
                            f"it, or search with `raynas evolve`")
+    unmeasured = [metric for metric in settings.objectives if metric not in INHERITED_METRICS]
+    if unmeasured:
+        raise RunError(f"--objective {unmeasured[0]}: the one-shot search measures only "
+                       f"{', '.join(INHERITED_METRICS)} with inherited weights; choose among "
+                       f"those, or search with `raynas evolve`")
 
 
 def oneshot_resume_settings(run_dir: Path, overrides: dict[str, Any]) -> OneshotSettings:
@@ -246,7 +251,8 @@ def _search(plan: RunPlan, supernet: Any, writer: ResultsWriter, say: Callable[[
                     plan.space, pool, candidates=remaining, strategy=s.strategy, seed=s.seed,
                     strategy_options=options, on_row=on_row, epochs=supernet.epochs,
                     first_order=int(rows["order"].max()) + 1 if done else 1,
-                    history=list(history(rows)) if done else None, known_trials=known)
+                    history=list(history(rows, s.objectives)) if done else None,
+                    known_trials=known, objectives=s.objectives)
             except TypeError as err:  # a strategy option the strategy does not take
                 raise RunError(f"--strategy {s.strategy}: {err}") from None
     finally:
@@ -270,7 +276,7 @@ def _retrain(plan: RunPlan, writer: ResultsWriter, say: Callable[[str], None],
 
     s: OneshotSettings = plan.settings  # type: ignore[assignment]
     rows = read_trials(plan.run_dir.path)
-    configs, already = retrain_choices(rows, s.retrain_top_k, s.seed)
+    configs, already = retrain_choices(rows, s.retrain_top_k, s.seed, s.objectives)
     if not configs:
         say(f"stage 3/3: retraining done ({already} genome(s))")
         return

@@ -16,6 +16,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 from raynas.core.space import Genome, SearchSpace
 from raynas.oneshot.evaluate import EvaluatorPool
+from raynas.oneshot.settings import INHERITED_METRICS
+from raynas.results.objectives import DEFAULT_OBJECTIVES, objective_value
 from raynas.results.store import make_row
 
 __all__ = ["SearchResult", "search_inherited"]
@@ -25,8 +27,8 @@ RowCallback = Callable[[dict[str, Any]], None]
 
 @dataclass
 class SearchResult:
-    """The candidates' rows (proposal order), the best one (highest accuracy, then lowest
-    loss, then earliest), and the throughput."""
+    """The candidates' rows (proposal order), the best one (by the first objective, then the
+    lowest inherited loss, then the earliest), and the throughput."""
 
     rows: list[dict[str, Any]]
     seconds: float
@@ -49,8 +51,9 @@ def search_inherited(space: SearchSpace, pool: EvaluatorPool, *, candidates: int
                      batch_size: int = 4, in_flight: int | None = None,
                      on_row: RowCallback | None = None, epochs: int | None = None,
                      first_order: int = 1,
-                     history: Iterable[tuple[Genome, float | None]] | None = None,
-                     known_trials: Mapping[str, str] | None = None) -> SearchResult:
+                     history: Iterable[tuple[Any, ...]] | None = None,
+                     known_trials: Mapping[str, str] | None = None,
+                     objectives: Mapping[str, str] | None = None) -> SearchResult:
     """Evaluate ``candidates`` genomes proposed by ``strategy`` over ``pool``.
 
     Each candidate is a row (:func:`raynas.results.store.make_row`) with ``trial_id``
@@ -58,8 +61,10 @@ def search_inherited(space: SearchSpace, pool: EvaluatorPool, *, candidates: int
     ``params``, ``parent_trial_id`` (the candidate it was mutated from), ``epochs`` (the
     supernet's, when given), the actor's node and the run's ``strategy`` and ``seed``; a
     candidate whose evaluation fails is a ``failed`` row with its error (told as a failure).
+    ``objectives`` (metric -> ``"max"``/``"min"``, among :data:`~raynas.oneshot.settings.INHERITED_METRICS`; default
+    accuracy) are what the strategy is told.
     To continue a search (``--resume``): ``history`` is the earlier candidates' ``(genome,
-    accuracy or None)`` pairs in proposal order, replayed into the strategy before it asks;
+    told value or None)`` pairs in proposal order, replayed into the strategy before it asks;
     ``known_trials`` maps their genome ids to trial ids (parent lineage); ``first_order``
     the next order.
     ``on_row(row)`` is called as each row is made (e.g. ``ResultsWriter.add``). A space
@@ -72,8 +77,15 @@ def search_inherited(space: SearchSpace, pool: EvaluatorPool, *, candidates: int
         raise ValueError(f"candidates must be a positive int, got {candidates!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    objectives = dict(objectives or DEFAULT_OBJECTIVES)
+    unmeasured = [metric for metric in objectives if metric not in INHERITED_METRICS]
+    if unmeasured:
+        raise ValueError(f"objective {unmeasured[0]!r} is not measured with inherited weights; "
+                         f"the one-shot search can optimise {', '.join(INHERITED_METRICS)}")
     options = dict(strategy_options or {})
     options.setdefault("budget", candidates)
+    if objectives != DEFAULT_OBJECTIVES:
+        options["objectives"] = objectives
     proposer = raynas.strategies.get(strategy)(space, seed=seed, **options)
     if history is not None:
         proposer.replay(list(history))
@@ -125,13 +137,15 @@ def search_inherited(space: SearchSpace, pool: EvaluatorPool, *, candidates: int
                 epochs=epochs, node=result.get("node"), node_ip=result.get("node_ip"),
                 started_at=result.get("started_at"), finished_at=result.get("finished_at"),
                 error=error, strategy=strategy, seed=seed)
-            proposer.tell(genome, None if error else result["accuracy"])
+            proposer.tell(genome, None if error else objective_value(row, objectives))
             rows.append(row)
             if on_row is not None:
                 on_row(row)
         propose()
     seconds = time.perf_counter() - started
     done = [r for r in rows if r["status"] == "completed"]
-    best = max(done, key=lambda r: (r["accuracy"], -r["loss"], -r["order"])) if done else None
+    first, direction = next(iter(objectives.items()))
+    sign = 1.0 if direction == "max" else -1.0
+    best = max(done, key=lambda r: (sign * r[first], -r["loss"], -r["order"])) if done else None
     return SearchResult(rows=rows, seconds=seconds, exhausted=exhausted, best=best,
                         cpu_seconds=cpu_seconds)

@@ -13,7 +13,11 @@ from pydantic import Field
 
 from raynas.run.settings import FIXED, EvolveSettings
 
-__all__ = ["ONESHOT_ONLY", "EVOLVE_ONLY", "OneshotSettings"]
+__all__ = ["INHERITED_METRICS", "ONESHOT_ONLY", "EVOLVE_ONLY", "OneshotSettings"]
+
+#: What a candidate's evaluation with inherited weights measures: the objectives (``--objective``)
+#: a one-shot search can optimise.
+INHERITED_METRICS = ("accuracy", "loss", "params")
 
 
 class OneshotSettings(EvolveSettings):

@@ -74,6 +74,17 @@ def test_max_params_does_not_apply(tmp_path):
     assert "--max-params does not apply to raynas oneshot" in result.output
 
 
+@pytest.mark.parametrize("option, message", [
+    (("--max-latency-ms", 5), "--max-latency-ms does not apply to raynas oneshot"),
+    (("--objective", "accuracy:max", "--objective", "latency_ms:min"),
+     "--objective latency_ms: the one-shot search measures only accuracy, loss, params"),
+])
+def test_what_inherited_weights_cannot_measure_is_refused(tmp_path, option, message):
+    result = invoke(*option, "--out", tmp_path / "run")
+    assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "run").exists()
+
+
 def test_resume_of_an_evolve_run_is_refused(tmp_path):
     run = tmp_path / "run"
     RunDir(run).write_info(RunInfo(settings={"space": "mnist", "trials": 4}))
@@ -120,6 +131,25 @@ def test_ranked_breaks_inherited_accuracy_ties_by_lower_loss_not_params():
     assert list(ranked(frame)["trial_id"]) == ["r1", "r2", "o2", "o1", "o3"]
     evolve = pd.DataFrame([row("e1", 1, None, 0.01, 50), row("e2", 2, None, 0.30, 5)])
     assert list(ranked(evolve)["trial_id"]) == ["e2", "e1"]
+
+
+def test_retrain_choices_follow_the_run_objectives():
+    def row(trial_id, order, accuracy, loss, params):
+        return make_row(KEYS, {"op": trial_id}, trial_id=trial_id, order=order,
+                        status="completed", stage="oneshot", accuracy=accuracy, loss=loss,
+                        params=params)
+
+    frame = pd.DataFrame([row("a", 1, 0.9, 0.3, 50), row("b", 2, 0.8, 0.2, 10),
+                          row("c", 3, 0.7, 0.4, 5), row("d", 4, 0.6, 0.5, 40)])
+    def chosen(objectives, k=2):
+        return [c["genome"]["op"] for c in retrain_choices(frame, k, 0, objectives)[0]]
+
+    assert chosen(None) == ["a", "b"]
+    assert chosen({"loss": "min"}) == ["b", "a"]
+    assert chosen({"params": "min"}) == ["c", "b"]
+    # a, b, c are the front (d is dominated by b): front first, by accuracy, then the rest
+    assert chosen({"accuracy": "max", "params": "min"}, 4) == ["a", "b", "c", "d"]
+    assert chosen({"params": "min", "accuracy": "max"}, 4) == ["c", "b", "a", "d"]
 
 
 def test_retrain_choices_are_the_top_distinct_genomes_not_yet_retrained():

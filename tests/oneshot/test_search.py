@@ -73,3 +73,24 @@ def test_a_small_space_ends_when_every_genome_was_proposed(pool, tiny_space):
     assert len({r["genome"] for r in result.rows}) == 72
     with pytest.raises(ValueError, match="candidates must be a positive int"):
         search_inherited(tiny_space, evaluators, candidates=0)
+
+
+def test_the_search_optimises_the_objectives_given(pool, tiny_space):
+    evaluators, _ = pool
+    options = {"population_size": 6, "sample_size": 3}
+
+    def search(objectives=None, candidates=20):
+        return search_inherited(tiny_space, evaluators, candidates=candidates,
+                                strategy="evolution", seed=2, strategy_options=options,
+                                objectives=objectives)
+
+    by_accuracy, by_params, by_loss = search(), search({"params": "min"}), search({"loss": "min"})
+    assert by_params.best["params"] == min(r["params"] for r in by_params.rows)
+    assert by_loss.best["loss"] == min(r["loss"] for r in by_loss.rows)
+    # the strategy was told the objective: after the same random first 6, its mutations differ
+    genomes = [[r["genome"] for r in found.rows] for found in (by_accuracy, by_params)]
+    assert genomes[0][:6] == genomes[1][:6] and genomes[0] != genomes[1]
+    two = search({"accuracy": "max", "params": "min"}, candidates=12)
+    assert len(two.rows) == 12 and two.best["accuracy"] == max(r["accuracy"] for r in two.rows)
+    with pytest.raises(ValueError, match="objective 'flops' is not measured with inherited"):
+        search({"flops": "min"}, candidates=4)
