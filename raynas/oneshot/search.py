@@ -61,8 +61,9 @@ def search_inherited(space: SearchSpace, pool: EvaluatorPool, *, candidates: int
     ``params``, ``parent_trial_id`` (the candidate it was mutated from), ``epochs`` (the
     supernet's, when given), the actor's node and the run's ``strategy`` and ``seed``; a
     candidate whose evaluation fails is a ``failed`` row with its error (told as a failure).
-    ``objectives`` (metric -> ``"max"``/``"min"``, among :data:`~raynas.oneshot.settings.INHERITED_METRICS`; default
-    accuracy) are what the strategy is told.
+    ``objectives`` (metric -> ``"max"``/``"min"``, among
+    :data:`~raynas.oneshot.settings.INHERITED_METRICS`; default accuracy) are what the
+    strategy is told.
     To continue a search (``--resume``): ``history`` is the earlier candidates' ``(genome,
     told value or None)`` pairs in proposal order, replayed into the strategy before it asks;
     ``known_trials`` maps their genome ids to trial ids (parent lineage); ``first_order``
@@ -87,8 +88,8 @@ def search_inherited(space: SearchSpace, pool: EvaluatorPool, *, candidates: int
     if objectives != DEFAULT_OBJECTIVES:
         options["objectives"] = objectives
     proposer = raynas.strategies.get(strategy)(space, seed=seed, **options)
-    if history is not None:
-        proposer.replay(list(history))
+    if history is not None:  # told as live results are: no fidelity (one supernet for all)
+        proposer.replay([(genome, value) for genome, value, *_ in history])
     in_flight = in_flight if in_flight is not None else 2 * len(pool.actors)
     trial_of: dict[str, str] = dict(known_trials or {})  # genome id -> latest trial id
     pending: list[list[tuple[int, Genome, str | None]]] = []

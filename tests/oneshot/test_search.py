@@ -94,3 +94,4 @@ def test_the_search_optimises_the_objectives_given(pool, tiny_space):
     assert len(two.rows) == 12 and two.best["accuracy"] == max(r["accuracy"] for r in two.rows)
     with pytest.raises(ValueError, match="objective 'flops' is not measured with inherited"):
         search({"flops": "min"}, candidates=4)
+
