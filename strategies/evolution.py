@@ -149,7 +149,10 @@ class RegularizedEvolution(Strategy):
         self._surrogate = (RankRidge(self._enc.n_features) if self.model == "ridge" else None)
         self._surrogates = ([RankRidge(self._enc.n_features) for _ in range(self.n_objectives)]
                             if self.model == "ridge" and self.n_objectives > 1 else [])
-        self._order: np.ndarray | None = None  # MO selection keys of the population (cached)
+        # MO selection keys of the population, cached until it changes: Pareto ranks, and the
+        # crowding distance of a rank, computed only when a tournament ties on that rank
+        self._ranks: np.ndarray | None = None
+        self._crowding: dict[int, np.ndarray] = {}
         # the population's objective values to minimise (failures: the largest float) and
         # fidelity (full: inf), one row per member in the same order
         self._members = np.zeros((0, self.n_objectives + 1))
@@ -174,7 +177,8 @@ class RegularizedEvolution(Strategy):
         row = np.array(code, dtype=np.int64)
         self._population.append((row, score, fidelity))
         if self.n_objectives > 1:
-            self._order = None
+            self._ranks = None
+            self._crowding = {}
             member = np.append(-np.array(score, dtype=float),
                                np.inf if fidelity is None else float(fidelity))
             member[:-1][~np.isfinite(member[:-1])] = np.finfo(float).max  # failures: worst
@@ -198,8 +202,7 @@ class RegularizedEvolution(Strategy):
         else:
             picked = np.argpartition(self._rng.random(n), k - 1)[:k].tolist()
         if self.n_objectives > 1:
-            order = self._selection_order()
-            return self._population[min(picked, key=lambda i: order[i])][0]
+            return self._population[self._tournament_winner(list(picked))][0]
         best, best_key = None, None
         for i in picked:
             code, score, fidelity = self._population[i]
@@ -208,18 +211,27 @@ class RegularizedEvolution(Strategy):
                 best, best_key = code, key
         return best  # type: ignore[return-value]
 
-    def _selection_order(self) -> np.ndarray:
-        """Position of each member in the (fidelity reached, Pareto rank, -crowding distance,
-        age) order."""
-        if self._order is None:
-            points, level = self._members[:, :-1], self._members[:, -1]
-            ranks = pareto_ranks(points)
-            crowding = crowding_distance(points, ranks)
-            # the highest fidelity first (as fidelity_key orders single-objective results)
-            order = np.lexsort((np.arange(len(points)), -crowding, ranks, -level))
-            self._order = np.empty(len(points), dtype=np.int64)
-            self._order[order] = np.arange(len(points))
-        return self._order
+    def _tournament_winner(self, picked: list[int]) -> int:
+        """The picked member first in (fidelity reached, Pareto rank, -crowding distance, age)
+        order; the crowding distance (within the member's rank, over the whole population) is
+        computed only when the highest fidelity and the best rank leave a tie."""
+        if self._ranks is None:
+            self._ranks = pareto_ranks(self._members[:, :-1])
+        ranks, level = self._ranks, self._members[:, -1]
+        # the highest fidelity first (as fidelity_key orders single-objective results)
+        best = min((-level[i], ranks[i]) for i in picked)
+        tied = [i for i in picked if (-level[i], ranks[i]) == best]
+        if len(tied) == 1:
+            return tied[0]
+        rank = int(best[1])
+        if rank not in self._crowding:
+            members = np.flatnonzero(ranks == rank)
+            crowding = np.zeros(len(ranks))
+            crowding[members] = crowding_distance(self._members[members, :-1],
+                                                  np.zeros(len(members), dtype=np.int64))
+            self._crowding[rank] = crowding
+        crowding = self._crowding[rank]
+        return min(tied, key=lambda i: (-crowding[i], i))
 
     def _update_front(self, value: np.ndarray) -> None:
         index = self._n_observed
