@@ -213,7 +213,7 @@ def _search(plan: RunPlan, supernet: Any, writer: ResultsWriter, say: Callable[[
     """Stage 2: the candidates still to score, with the strategy rebuilt from the rows."""
     from raynas.oneshot.evaluate import EvaluatorPool, make_eval_data
     from raynas.oneshot.search import search_inherited
-    from raynas.results.store import history
+    from raynas.results.objectives import history
     from raynas.run.progress import progress_bar
 
     s: OneshotSettings = plan.settings  # type: ignore[assignment]

@@ -44,7 +44,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -430,15 +430,3 @@ def read_run_info(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """``DIR/run.json`` as a dict (any format version); :class:`ResultsError` when absent."""
     return RunDir(run_dir).read_info().model_dump()
 
-
-def history(frame: Any) -> Iterable[tuple[dict[str, Any], float | None, int | None]]:
-    """``(genome, accuracy or None, fidelity)`` in proposal order, for a strategy's replay:
-    completed and stopped rows tell their accuracy at the epochs they trained (the
-    fidelity); failed and rejected rows tell ``None``."""
-    epochs = frame["epochs"] if "epochs" in frame else [None] * len(frame)
-    for text, status, accuracy, trained in zip(frame["genome"], frame["status"],
-                                                      frame["accuracy"], epochs):
-        told = status in (Status.COMPLETED, Status.STOPPED) and accuracy == accuracy \
-            and accuracy is not None
-        fidelity = int(trained) if told and trained is not None and trained == trained else None
-        yield json.loads(text), (float(accuracy) if told else None), fidelity

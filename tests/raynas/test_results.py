@@ -9,7 +9,8 @@ import pytest
 
 from raynas.results.journal import journal_rows
 from raynas.results.repair import repair
-from raynas.results.store import (ResultsError, ResultsWriter, history, make_row, read_trials,
+from raynas.results.objectives import history
+from raynas.results.store import (ResultsError, ResultsWriter, make_row, read_trials,
                                   results_schema)
 
 KEYS = ["op", "skip"]

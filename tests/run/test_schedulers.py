@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from raynas.cli.main import main
 from raynas.results.run_dir import RunDir, RunInfo
-from raynas.results.store import Status, history, ranked
+from raynas.results.objectives import history
+from raynas.results.store import Status, ranked
 from raynas.run.errors import RunError
 from raynas.run.recorder import trial_status
 from raynas.run.resume import resume_settings
