@@ -238,8 +238,8 @@ def ranked(frame: Any) -> Any:
     rows (scored with inherited weights), each group ranked as above, except that ``oneshot``
     rows of equal accuracy rank by lower inherited loss before fewer parameters: with
     inherited weights many candidates score the same accuracy on a small validation set, and
-    their loss still ranks them as training from scratch does (``python -m
-    raynas.bench.oneshot``), where fewer parameters would favour the weaker ones.
+    their loss ranks them closer to training from scratch (``python -m raynas.bench.oneshot``
+    on digits: tau 0.39 for the loss, 0.15 for the accuracy).
     """
     import pandas as pd
 
