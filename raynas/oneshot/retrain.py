@@ -1,7 +1,8 @@
 """Stage 3 of a one-shot run: the best inherited-weight candidates trained from scratch as
 ordinary raynas trials (``evolve``'s trainable on Ray Tune), rows with ``stage="retrain"``.
 
-:func:`retrain_choices` picks the top distinct genomes of the ``oneshot`` rows that have no
+:func:`retrain_choices` picks the top distinct genomes of the ``oneshot`` rows
+(:func:`inherited_ranking`, by the run's objectives) that have no
 ``retrain`` row yet; :class:`FixedSearcher` hands Tune that fixed list of trial configs;
 :class:`RetrainRecorder` is ``evolve``'s recorder with the ``stage`` set.
 """
@@ -20,24 +21,14 @@ from raynas.results.store import Status, make_row, ranked
 from raynas.run.recorder import RunRecorder
 from raynas.run.settings import trial_seed
 
-__all__ = ["FixedSearcher", "RetrainRecorder", "retrain_choices"]
+__all__ = ["FixedSearcher", "RetrainRecorder", "inherited_ranking", "retrain_choices"]
 
 
-def retrain_choices(rows: Any, top_k: int, run_seed: int,
-                    objectives: Mapping[str, str] | None = None
-                    ) -> tuple[list[dict[str, Any]], int]:
-    """``(configs, already)``: Tune configs (genome, order, trial seed, parent = the oneshot
-    trial) for the best ``top_k`` distinct genomes of the completed ``oneshot`` rows that were
-    not retrained yet, and how many of the top ``top_k`` already have a ``retrain`` row.
-
-    Best: by :func:`~raynas.results.store.ranked` (accuracy, then inherited loss) for the
-    default objective; for another single objective, by it (then inherited loss); with
-    several, the Pareto front of the inherited rows first, then the rest, each by the first
-    objective."""
-    stage = rows["stage"] if "stage" in rows else None
-    if stage is None or not len(rows):
-        return [], 0
-    inherited = rows[stage == "oneshot"]
+def inherited_ranking(inherited: Any, objectives: Mapping[str, str] | None = None) -> Any:
+    """The completed ``oneshot`` rows, each genome once, best first for ``objectives``: by
+    :func:`~raynas.results.store.ranked` (accuracy, then inherited loss) for the default
+    objective; for another single objective, by it (then inherited loss); with several, the
+    Pareto front of the rows first, then the rest, each by the first objective."""
     objectives = dict(objectives or DEFAULT_OBJECTIVES)
     if objectives == DEFAULT_OBJECTIVES:
         best = ranked(inherited)
@@ -47,7 +38,20 @@ def retrain_choices(rows: Any, top_k: int, run_seed: int,
         if len(objectives) > 1:
             front = objective_front(by_loss, objectives)
             best = pd.concat([front, best[~best["genome"].isin(front["genome"])]])
-    top = best.drop_duplicates("genome").head(top_k)
+    return best.drop_duplicates("genome").reset_index(drop=True)
+
+
+def retrain_choices(rows: Any, top_k: int, run_seed: int,
+                    objectives: Mapping[str, str] | None = None
+                    ) -> tuple[list[dict[str, Any]], int]:
+    """``(configs, already)``: Tune configs (genome, order, trial seed, parent = the oneshot
+    trial) for the best ``top_k`` distinct genomes of the completed ``oneshot`` rows
+    (:func:`inherited_ranking`) that were not retrained yet, and how many of the top
+    ``top_k`` already have a ``retrain`` row."""
+    stage = rows["stage"] if "stage" in rows else None
+    if stage is None or not len(rows):
+        return [], 0
+    top = inherited_ranking(rows[stage == "oneshot"], objectives).head(top_k)
     done = set(rows.loc[stage == "retrain", "genome"])
     order = int(rows["order"].max()) + 1
     configs = []

@@ -146,13 +146,15 @@ def oneshot(settings: OneshotSettings, resume: bool = False, quiet: bool = False
 
 def summarize(out: Path, settings: OneshotSettings, supernet: Any = None) -> OneshotSummary:
     """The summary of the one-shot run in ``out``: rows per stage, the best retrained row (the
-    answer), the best inherited-weight row and Kendall's tau between the two accuracies."""
+    answer), the best inherited-weight row (by the run's objectives) and Kendall's tau
+    between the two accuracies."""
+    from raynas.oneshot.retrain import inherited_ranking
     from raynas.results.stages import inherited_vs_retrained, kendall_tau
     from raynas.results.store import counts, ranked
 
     rows = read_trials(out)
     searched, retrained = _stage_rows(out, "oneshot"), _stage_rows(out, "retrain")
-    best, best_inherited = ranked(retrained), ranked(searched)
+    best, best_inherited = ranked(retrained), inherited_ranking(searched, settings.objectives)
     planned_retrain = min(settings.retrain_top_k,
                           int(searched.loc[searched.status == Status.COMPLETED, "genome"].nunique()))
     return OneshotSummary(

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from raynas.cli.main import main
-from raynas.oneshot.retrain import retrain_choices
+from raynas.oneshot.retrain import inherited_ranking, retrain_choices
 from raynas.oneshot.run import _check_weight_sharing
 from raynas.oneshot.settings import EVOLVE_ONLY, OneshotSettings
 from raynas.results.run_dir import RunDir, RunInfo
@@ -150,6 +150,9 @@ def test_retrain_choices_follow_the_run_objectives():
     # a, b, c are the front (d is dominated by b): front first, by accuracy, then the rest
     assert chosen({"accuracy": "max", "params": "min"}, 4) == ["a", "b", "c", "d"]
     assert chosen({"params": "min", "accuracy": "max"}, 4) == ["c", "b", "a", "d"]
+    # the run's summary names the same best inherited row
+    assert inherited_ranking(frame, {"loss": "min"}).iloc[0]["trial_id"] == "b"
+    assert inherited_ranking(frame.iloc[0:0], {"loss": "min", "params": "min"}).empty
 
 
 def test_retrain_choices_are_the_top_distinct_genomes_not_yet_retrained():
