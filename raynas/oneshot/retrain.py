@@ -33,10 +33,9 @@ def inherited_ranking(inherited: Any, objectives: Mapping[str, str] | None = Non
     if objectives == DEFAULT_OBJECTIVES:
         best = ranked(inherited)
     else:
-        by_loss = inherited.sort_values(["loss", "order"], kind="stable")  # the tie-break
-        best = best_by_objectives(by_loss, objectives)
+        best = best_by_objectives(inherited, objectives, then=("loss",))
         if len(objectives) > 1:
-            front = objective_front(by_loss, objectives)
+            front = objective_front(inherited, objectives, then=("loss",))
             best = pd.concat([front, best[~best["genome"].isin(front["genome"])]])
     return best.drop_duplicates("genome").reset_index(drop=True)
 

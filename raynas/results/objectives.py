@@ -127,29 +127,34 @@ def once_per_genome(rows: Any) -> Any:
     return rows.drop_duplicates("genome", keep="first").reset_index(drop=True)
 
 
-def objective_front(frame: Any, objectives: Mapping[str, str]) -> Any:
+def objective_front(frame: Any, objectives: Mapping[str, str],
+                    then: Sequence[str] = ()) -> Any:
     """The completed rows no other completed row dominates on ``objectives``, best first by
-    the first objective (ties: the next objectives, then proposal order), each genome once:
-    a genome trained again with new seeds appears by its first such row."""
+    the first objective (ties: the next objectives, the ascending columns ``then``, proposal
+    order), each genome once: a genome trained again with new seeds appears by its first
+    such row."""
     from raynas.strategies.pareto import non_dominated
 
-    done = sort_by_objectives(_scored(frame, objectives), objectives)
+    done = sort_by_objectives(_scored(frame, objectives), objectives, then)
     if not len(done):
         return done
     return once_per_genome(done[non_dominated(minimised(done, objectives))])
 
 
-def sort_by_objectives(frame: Any, objectives: Mapping[str, str]) -> Any:
-    """Rows best first by the first objective, then the next ones, then proposal order."""
-    return frame.sort_values([*objectives, "order"],
-                             ascending=[d == "min" for d in objectives.values()] + [True],
-                             kind="stable").reset_index(drop=True)
+def sort_by_objectives(frame: Any, objectives: Mapping[str, str],
+                       then: Sequence[str] = ()) -> Any:
+    """Rows best first by the first objective, then the next ones, then the columns ``then``
+    (ascending), then proposal order."""
+    keys = [*objectives, *(c for c in then if c not in objectives), "order"]
+    ascending = [d == "min" for d in objectives.values()] + [True] * (len(keys) - len(objectives))
+    return frame.sort_values(keys, ascending=ascending, kind="stable").reset_index(drop=True)
 
 
-def best_by_objectives(frame: Any, objectives: Mapping[str, str]) -> Any:
-    """Completed rows with every objective scored, best first by the first objective, each
-    genome once (by its best row)."""
-    return once_per_genome(sort_by_objectives(_scored(frame, objectives), objectives))
+def best_by_objectives(frame: Any, objectives: Mapping[str, str],
+                       then: Sequence[str] = ()) -> Any:
+    """Completed rows with every objective scored, best first by the first objective (ties
+    as :func:`sort_by_objectives` breaks them), each genome once (by its best row)."""
+    return once_per_genome(sort_by_objectives(_scored(frame, objectives), objectives, then))
 
 
 def hypervolume_curve(frame: Any, objectives: Mapping[str, str]) -> Any:

@@ -184,3 +184,12 @@ def test_pairs_and_kendall_tau():
     assert kendall_tau(pairs) == pytest.approx(-1 / 3)
     assert kendall_tau(pairs.head(1)) is None
     assert inherited_vs_retrained(rows(("e", "a", None, 0.5))).empty
+
+
+def test_inherited_ties_on_another_objective_rank_by_lower_loss():
+    frame = pd.DataFrame([make_row(KEYS, {"op": t}, trial_id=t, order=i, status="completed",
+                                   stage="oneshot", accuracy=0.5, loss=loss, params=10)
+                          for i, (t, loss) in enumerate([("a", 0.4), ("b", 0.1), ("c", 0.2)], 1)])
+    assert list(inherited_ranking(frame, {"params": "min"})["trial_id"]) == ["b", "c", "a"]
+    assert list(inherited_ranking(frame, {"accuracy": "max", "params": "min"})["trial_id"]) \
+        == ["b", "c", "a"]
