@@ -37,7 +37,7 @@ def test_accuracy_against_latency(run_cli, tmp_path):
     assert "Hypervolume over trials" in (out / "report" / "index.html").read_text()
 
     export = run_cli("export", out, "--pareto", "--out", tmp_path / "front")
-    manifest = pd.read_csv(tmp_path / "front" / "manifest.csv")
+    manifest = pd.read_csv(tmp_path / "front" / "manifest.csv", dtype={"trial_id": str})
     assert "latency_ms" in manifest.columns and len(manifest) >= 1
     done = frame[frame.status == "completed"]
     for trial_id in manifest.trial_id:  # nobody dominates an exported trial

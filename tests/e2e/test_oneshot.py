@@ -50,7 +50,7 @@ def test_oneshot_run_report_export(run_cli, tmp_path):
     assert f"best: trial {best.trial_id}" in report.stdout
 
     run_cli("export", out, "--top-k", 2, "--out", tmp_path / "export")
-    manifest = pd.read_csv(tmp_path / "export" / "manifest.csv")
+    manifest = pd.read_csv(tmp_path / "export" / "manifest.csv", dtype={"trial_id": str})
     assert list(manifest.trial_id)[0] == best.trial_id
     assert set(manifest.trial_id) == set(retrained.trial_id)
 
