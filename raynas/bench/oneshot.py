@@ -12,9 +12,9 @@
    of both (their ratio).
 
 Both figures of the tau are taken on the held-out images (validation and test splits
-together, 540 on digits, plus the training images that ``train_limit`` leaves out), and the
-stand-alone one is the mean over the seeds: a difference of one image on the 270 validation
-images alone is 0.37 points, and one training's accuracy varies with its seed. The noise ceiling, the mean tau between two seeds' stand-alone
+together, 540 on digits), and the stand-alone one is the mean over the seeds: a difference of
+one image on the 270 validation images alone is 0.37 points, and one training's accuracy
+varies with its seed. The noise ceiling, the mean tau between two seeds' stand-alone
 accuracies, says how well one training from scratch ranks the genomes as another does. Tau
 on the validation images alone, against one seed (the figures the search ranks by), is
 reported beside it.
@@ -81,11 +81,9 @@ class OneShotBenchResult:
 
 
 def _standalone(factory: Any, genome: dict[str, Any], bundle: Any, epochs: int,
-                seed: int, heldout: tuple[Any, Any] | None = None
-                ) -> tuple[float, float, float, float, float]:
-    """``genome`` trained alone from scratch: validation accuracy and loss, held-out accuracy
-    (on ``heldout``, images and labels; default: the validation and test splits), test
-    accuracy, and the training's seconds."""
+                seed: int) -> tuple[float, float, float, float, float]:
+    """``genome`` trained alone from scratch: validation accuracy and loss, held-out
+    (validation and test) accuracy, test accuracy, and the training's seconds."""
     import torch
 
     from raynas.core.fixing import fix
@@ -96,26 +94,17 @@ def _standalone(factory: Any, genome: dict[str, Any], bundle: Any, epochs: int,
     model = fix(factory(), genome)
     result = train_model(model, bundle, epochs, seed=seed, device="cpu")
     test, _ = evaluate(model, bundle.test_x, bundle.test_y, mean=bundle.mean, std=bundle.std)
-    if heldout is None:
-        n_valid, n_test = len(bundle.valid_y), len(bundle.test_y)
-        held = (result.accuracy * n_valid + test * n_test) / (n_valid + n_test)
-    else:
-        held, _ = evaluate(model, heldout[0], heldout[1], mean=bundle.mean, std=bundle.std)
-    return result.accuracy, result.loss, held, test, result.train_seconds
+    n_valid, n_test = len(bundle.valid_y), len(bundle.test_y)
+    heldout = (result.accuracy * n_valid + test * n_test) / (n_valid + n_test)
+    return result.accuracy, result.loss, heldout, test, result.train_seconds
 
 
-def _split_training(bundle: Any, train_limit: int | None) -> tuple[Any, tuple[Any, Any]]:
-    """``bundle`` keeping its first ``train_limit`` training images, and the held-out set:
-    the validation and test images plus the training images left out (none trains on it)."""
+def _heldout(data: Any, bundle: Any) -> Any:
+    """``data`` with the validation and test images together as its scoring set."""
     import torch
 
-    spare_x, spare_y = bundle.train_x[:0], bundle.train_y[:0]
-    if train_limit is not None and train_limit < len(bundle.train_y):
-        spare_x, spare_y = bundle.train_x[train_limit:], bundle.train_y[train_limit:]
-        bundle = replace(bundle, train_x=bundle.train_x[:train_limit].clone(),
-                         train_y=bundle.train_y[:train_limit].clone())
-    return bundle, (torch.cat([bundle.valid_x, bundle.test_x, spare_x]),
-                    torch.cat([bundle.valid_y, bundle.test_y, spare_y]))
+    return replace(data, valid_x=torch.cat([bundle.valid_x, bundle.test_x]),
+                   valid_y=torch.cat([bundle.valid_y, bundle.test_y]))
 
 
 def _mean_pairwise_tau(per_seed: list[list[float]]) -> float:
@@ -132,8 +121,7 @@ def oneshot_bench(space: str = "nasbench201-small", *, supernet_epochs: int = 30
                   workers: int = 2, candidates: int = 2000, standalone: int = 30,
                   standalone_epochs: int = 10, standalone_seeds: int = 3,
                   strategy: str = "evolution", seed: int = 0, batch_size: int = 64,
-                  lr: float = 0.05, train_limit: int | None = None,
-                  out: str | Path | None = None,
+                  lr: float = 0.05, out: str | Path | None = None,
                   echo: Callable[[str], None] = print) -> OneShotBenchResult:
     """Run the benchmark (see the module docstring); starts a local Ray unless one runs."""
     import ray
@@ -148,10 +136,9 @@ def oneshot_bench(space: str = "nasbench201-small", *, supernet_epochs: int = 30
         ray.init(address="local", include_dashboard=False)  # never join a cluster by accident
     factory = raynas.spaces.get(space)
     search_space = SearchSpace.from_model(factory())
-    bundle, (heldout_x, heldout_y) = _split_training(
-        raynas.datasets.load("digits", input_shape=factory.input_shape), train_limit)
+    bundle = raynas.datasets.load("digits", input_shape=factory.input_shape)
     echo(f"space {space} ({search_space.size:,} genomes), digits {bundle.sizes()}, "
-         f"held out {len(heldout_y)}, {workers} worker(s)")
+         f"{workers} worker(s)")
     folder = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="raynas-oneshot-"))
     supernet = train_supernet(factory, bundle, folder / "supernet", epochs=supernet_epochs,
                               batch_size=batch_size, lr=lr, seed=seed, num_workers=workers)
@@ -180,18 +167,17 @@ def oneshot_bench(space: str = "nasbench201-small", *, supernet_epochs: int = 30
         inherited_loss = [r["loss"] for r in scored]
     finally:
         pool.shutdown()
-    with EvaluatorPool(factory, supernet.state_dict(),
-                       replace(data, valid_x=heldout_x, valid_y=heldout_y),
+    with EvaluatorPool(factory, supernet.state_dict(), _heldout(data, bundle),
                        num_actors=workers, seed=seed) as heldout_pool:
         scored = heldout_pool.evaluate(genomes)
     inherited_heldout = [r["accuracy"] for r in scored]
     inherited_heldout_loss = [r["loss"] for r in scored]
 
     task = ray.remote(num_cpus=1)(_standalone)
-    bundle_ref, heldout_ref = ray.put(bundle), ray.put((heldout_x, heldout_y))
+    bundle_ref = ray.put(bundle)
     seeds = [seed + i for i in range(standalone_seeds)]
-    futures = [[task.remote(factory, g, bundle_ref, standalone_epochs, s, heldout_ref)
-                for g in genomes] for s in seeds]
+    futures = [[task.remote(factory, g, bundle_ref, standalone_epochs, s) for g in genomes]
+               for s in seeds]
     alone = [ray.get(per_seed) for per_seed in futures]  # [seed][genome]
     accuracy = [a for a, _, _, _, _ in alone[0]]  # the first seed, on the validation images
     loss = [v for _, v, _, _, _ in alone[0]]
@@ -210,7 +196,7 @@ def oneshot_bench(space: str = "nasbench201-small", *, supernet_epochs: int = 30
          f"{heldout_mean.min():.3f}..{heldout_mean.max():.3f}")
     echo(f"Kendall tau (inherited vs stand-alone), validation images, seed {seed}: "
          f"{tau:.3f} (p={p_value:.2g}) on accuracy, {tau_loss:.3f} on loss")
-    echo(f"Kendall tau, held-out images ({len(heldout_y)}), stand-alone "
+    echo(f"Kendall tau, held-out images ({len(data.valid_y) + len(bundle.test_y)}), stand-alone "
          f"mean of {len(seeds)} seed(s): {tau_heldout:.3f} (p={p_heldout:.2g}) by inherited "
          f"accuracy, {tau_heldout_loss:.3f} by inherited loss; noise ceiling (seed against "
          f"seed) {ceiling:.3f}")
@@ -336,9 +322,6 @@ def main() -> None:  # pragma: no cover - a thin command over oneshot_bench
     @click.option("--strategy", default="evolution", show_default=True)
     @click.option("--seed", default=0, show_default=True)
     @click.option("--lr", default=0.05, show_default=True)
-    @click.option("--train-limit", type=int, default=None,
-                  help="Train the supernet and the stand-alone genomes on the first N "
-                       "training images; the rest join the held-out images. [all]")
     @click.option("--out", type=click.Path(file_okay=False), default=None,
                   help="Folder of the supernet (a finished one there is reused). [a new "
                        "temporary folder]")
