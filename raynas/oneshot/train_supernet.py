@@ -9,10 +9,15 @@ a path leaves out get no gradient that step, so DDP runs with ``find_unused_para
 Data: each epoch shuffles the training split with a generator seeded by ``(seed, epoch)``;
 a global batch of ``batch_size * num_workers`` images is cut into one slice per worker.
 
-Checkpoints: one per epoch, written by rank 0 as a :class:`ray.train.Checkpoint` under
-``folder/train-NN/`` (one Ray Train run per call; Ray keeps its latest ``keep_checkpoints``). A call on a folder that holds one
-resumes from the latest (weights, optimizer, epoch and step), so an interrupted training
-continues where it stopped and reaches the same weights as an uninterrupted one. A training
+Checkpoints: written by rank 0 as a :class:`ray.train.Checkpoint` under ``folder/train-NN/``
+(one Ray Train run per call; Ray keeps its latest ``keep_checkpoints``), at the end of an
+epoch once ``checkpoint_every_s`` seconds have passed since the last one, and after the last
+epoch (``checkpoint_every_s=0``: after every epoch). On small data an epoch takes a fraction
+of a second while a checkpoint and its report cost about a second, so a checkpoint per epoch
+would cost more than the training. A call on a folder that holds one resumes from the
+latest (weights, optimizer, epoch and step), so an interrupted training continues where it
+stopped, losing at most ``checkpoint_every_s`` of work, and reaches the same weights as an
+uninterrupted one. A training
 loss that turns NaN or infinite stops the training with :class:`SupernetDiverged`, which names
 the last good checkpoint (kept: nothing is written after the divergence).
 """
@@ -40,6 +45,9 @@ from raynas.oneshot.supernet import (PathSetter, SupernetFactory, check_weight_s
 __all__ = ["SupernetDiverged", "SupernetResult", "train_supernet"]
 
 OPTIMIZERS = ("sgd", "adam")
+
+#: Least seconds between two supernet checkpoints (see the module docstring).
+CHECKPOINT_EVERY_S = 30.0
 
 
 class SupernetDiverged(FloatingPointError):
@@ -98,13 +106,15 @@ def train_supernet(factory: SupernetFactory, bundle: DatasetBundle,
                    lr: float = 0.05, optimizer: str = "sgd", momentum: float = 0.9,
                    weight_decay: float = 4e-5, seed: int = 0, num_workers: int = 2,
                    use_gpu: bool = False, check_every: int | None = None,
-                   keep_checkpoints: int = 2) -> SupernetResult:
+                   keep_checkpoints: int = 2,
+                   checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> SupernetResult:
     """Train the supernet of ``factory`` for ``epochs`` epochs (in total, resumed ones
     included) on ``bundle``'s training split; checkpoints go under ``folder``.
 
     ``batch_size`` is per worker. ``optimizer`` ``sgd`` (momentum, cosine learning-rate decay
     over ``epochs``, as SPOS) or ``adam``. ``check_every``: steps between NaN checks of the
-    loss (default 1 on CPU, 20 on GPU). Needs a running Ray (``ray.init``); ``num_workers``
+    loss (default 1 on CPU, 20 on GPU). ``checkpoint_every_s``: the least seconds between two
+    checkpoints (the last epoch always gets one). Needs a running Ray (``ray.init``); ``num_workers``
     workers of one CPU (and one GPU each with ``use_gpu``).
 
     Raises ``ValueError`` for a space with decisions other than LayerChoice / InputChoice or
@@ -137,6 +147,7 @@ def train_supernet(factory: SupernetFactory, bundle: DatasetBundle,
         "momentum": momentum, "weight_decay": weight_decay, "seed": seed,
         "check_every": check_every if check_every is not None else (20 if use_gpu else 1),
         "resume": str(resume) if resume is not None else None,
+        "checkpoint_every_s": float(checkpoint_every_s),
     }
     trainer = TorchTrainer(
         _train_loop_per_worker, train_loop_config=config,
@@ -256,6 +267,7 @@ def _train_loop_per_worker(config: dict[str, Any]) -> None:
     global_batch = batch_size * world
     steps_per_epoch = n // global_batch
     total_steps = steps_per_epoch * epochs
+    last_checkpoint = time.monotonic()
     for epoch in range(start_epoch + 1, epochs + 1):
         model.train()
         order = _epoch_order(n, seed, epoch)
@@ -304,6 +316,15 @@ def _train_loop_per_worker(config: dict[str, Any]) -> None:
                    "loss": loss_sum / max(1, steps_per_epoch),
                    "epoch_seconds": time.perf_counter() - epoch_started}
         history.append(metrics)
+        due = (epoch == epochs
+               or time.monotonic() - last_checkpoint >= config["checkpoint_every_s"])
+        if world > 1:  # rank 0's clock decides: every worker reports, or none
+            flag = torch.tensor([int(due)], dtype=torch.int64, device=device)
+            dist.broadcast(flag, src=0)
+            due = bool(flag.item())
+        if not due:
+            continue
+        last_checkpoint = time.monotonic()
         meta = {**metrics, "seed": seed, "space": config["space"], "history": history,
                 "resumed_from": resume_dir}
         with tempfile.TemporaryDirectory() as tmp:

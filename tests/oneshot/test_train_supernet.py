@@ -12,7 +12,7 @@ from raynas.oneshot.train_supernet import path_digest, train_supernet
 
 pytestmark = pytest.mark.slow  # each TorchTrainer start takes several seconds
 
-SETTINGS = dict(batch_size=32, lr=0.05, num_workers=2, seed=0)
+SETTINGS = dict(batch_size=32, lr=0.05, num_workers=2, seed=0, checkpoint_every_s=0)
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +53,19 @@ def test_resume_continues_from_the_last_checkpoint_and_matches_an_uninterrupted_
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
     again = train_supernet(tiny_cls, digits, resumed_folder, epochs=2, **SETTINGS)
     assert again.checkpoint == resumed.checkpoint and again.seconds == 0.0  # nothing left to do
+
+
+def test_checkpoints_are_spaced_in_time_and_the_last_epoch_always_gets_one(
+        two_epochs, tiny_cls, digits, tmp_path):
+    _, every_epoch = two_epochs
+    folder = tmp_path / "supernet"
+    settings = {**SETTINGS, "checkpoint_every_s": 3600}
+    spaced = train_supernet(tiny_cls, digits, folder, epochs=2, **settings)
+    assert [read_meta(p)["epoch"] for p in checkpoints(folder)] == [2]  # epoch 1: too soon
+    assert spaced.epochs == 2 and [h["epoch"] for h in spaced.history] == [1, 2]
+    a, b = spaced.state_dict(), every_epoch.state_dict()
+    for key in a:  # checkpointing does not change the training
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
 
 
 def test_nan_loss_stops_and_names_the_kept_checkpoint(ray_local, poisoned_cls, digits,
