@@ -17,9 +17,9 @@ of a second while a checkpoint and its report cost about a second, so a checkpoi
 would cost more than the training. A call on a folder that holds one resumes from the
 latest (weights, optimizer, epoch and step), so an interrupted training continues where it
 stopped, losing at most ``checkpoint_every_s`` of work, and reaches the same weights as an
-uninterrupted one. A training
-loss that turns NaN or infinite stops the training with :class:`SupernetDiverged`, which names
-the last good checkpoint (kept: nothing is written after the divergence).
+uninterrupted one. A training loss that turns NaN or infinite stops the training with
+:class:`SupernetDiverged`, which names the last good checkpoint (kept: nothing is written
+after the divergence).
 """
 
 from __future__ import annotations
@@ -127,6 +127,9 @@ def train_supernet(factory: SupernetFactory, bundle: DatasetBundle,
     space = SearchSpace.from_model(factory)  # a value choice becomes a "value" dimension
     check_weight_sharing(space)
     _check_settings(epochs, batch_size, num_workers, lr, optimizer, seed, len(bundle.train_y))
+    if not checkpoint_every_s >= 0:
+        raise ValueError(f"checkpoint_every_s must be >= 0 seconds (0: a checkpoint every "
+                         f"epoch), got {checkpoint_every_s!r}")
     folder = Path(folder).expanduser().resolve()
     folder.mkdir(parents=True, exist_ok=True)
     resume = latest_checkpoint(folder)

@@ -87,3 +87,5 @@ def test_bad_settings_fail_before_any_worker_starts(tiny_cls, digits, tmp_path):
         train_supernet(tiny_cls, digits, tmp_path / "s", epochs=1, batch_size=400, num_workers=2)
     with pytest.raises(ValueError, match="optimizer must be one of"):
         train_supernet(tiny_cls, digits, tmp_path / "s", epochs=1, optimizer="lion")
+    with pytest.raises(ValueError, match="checkpoint_every_s must be >= 0"):
+        train_supernet(tiny_cls, digits, tmp_path / "s", epochs=1, checkpoint_every_s=-1)
