@@ -83,7 +83,7 @@ class SupernetResult:
 
 
 def _check_settings(epochs: int, batch_size: int, num_workers: int, lr: float, optimizer: str,
-                    seed: int, n_train: int) -> None:
+                    seed: int, n_train: int, checkpoint_every_s: float) -> None:
     for name, value in (("epochs", epochs), ("batch_size", batch_size),
                         ("num_workers", num_workers)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -94,6 +94,9 @@ def _check_settings(epochs: int, batch_size: int, num_workers: int, lr: float, o
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, got {optimizer!r}")
+    if not (isinstance(checkpoint_every_s, (int, float)) and checkpoint_every_s >= 0):
+        raise ValueError(f"checkpoint_every_s must be >= 0 seconds (0: a checkpoint every "
+                         f"epoch), got {checkpoint_every_s!r}")
     if n_train < batch_size * num_workers:
         raise ValueError(
             f"the training split ({n_train} images) is smaller than one global batch "
@@ -126,10 +129,8 @@ def train_supernet(factory: SupernetFactory, bundle: DatasetBundle,
 
     space = SearchSpace.from_model(factory)  # a value choice becomes a "value" dimension
     check_weight_sharing(space)
-    _check_settings(epochs, batch_size, num_workers, lr, optimizer, seed, len(bundle.train_y))
-    if not checkpoint_every_s >= 0:
-        raise ValueError(f"checkpoint_every_s must be >= 0 seconds (0: a checkpoint every "
-                         f"epoch), got {checkpoint_every_s!r}")
+    _check_settings(epochs, batch_size, num_workers, lr, optimizer, seed, len(bundle.train_y),
+                    checkpoint_every_s)
     folder = Path(folder).expanduser().resolve()
     folder.mkdir(parents=True, exist_ok=True)
     resume = latest_checkpoint(folder)
