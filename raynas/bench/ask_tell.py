@@ -3,10 +3,10 @@
 For each number of objectives (accuracy; accuracy and params; accuracy, params and flops) the
 strategy is first told ``told`` results (by ``replay``, as ``--resume`` does), then timed over
 ``pairs`` ask+tell pairs; the results are synthetic and deterministic (an additive function of
-the genome's decisions plus noise), so only the strategy's time is measured. The default space
-is MobileNetV2's (about a million genomes, so that 10,000 results leave most of it unseen); on
-the 256-genome ``tiny``-like space every ask after the first 256 is a re-evaluation, the other
-regime of a long run.
+the genome's decisions plus noise), so only the strategy's time is measured, with BLAS on one
+thread as in the driver. The default space is MobileNetV2's (about a million genomes, so that
+10,000 results leave most of it unseen); on the 256-genome ``tiny``-like space every ask after
+the first 256 is a re-evaluation, the other regime of a long run.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from raynas.core.space import SearchSpace
+from raynas.run.threads import single_thread_blas
 
 OBJECTIVE_SETS: dict[int, dict[str, str]] = {
     1: {"accuracy": "max"},
@@ -90,7 +91,8 @@ def time_pairs(strategy: Any, result: Callable[[dict[str, Any]], Any], pairs: in
 
 def measure(space: SearchSpace, strategy_name: str, n_objectives: int, told: int, pairs: int,
             seed: int = 0) -> dict[str, float]:
-    """``{"mean_us", "median_us", "p95_us", "replay_s"}`` for one setting."""
+    """``{"mean_us", "median_us", "p95_us", "replay_s"}`` for one setting, with BLAS on one
+    thread as in the driver (:func:`~raynas.run.threads.single_thread_blas`)."""
     import raynas.strategies
 
     objectives = OBJECTIVE_SETS[n_objectives]
@@ -98,10 +100,11 @@ def measure(space: SearchSpace, strategy_name: str, n_objectives: int, told: int
     past = history_of(space, result, told, seed)
     cls = raynas.strategies.get(strategy_name)
     strategy = cls(space, seed=seed, objectives=objectives, budget=told + pairs)
-    started = time.perf_counter()
-    strategy.replay(past)
-    replay_s = time.perf_counter() - started
-    times = time_pairs(strategy, result, pairs)
+    with single_thread_blas():
+        started = time.perf_counter()
+        strategy.replay(past)
+        replay_s = time.perf_counter() - started
+        times = time_pairs(strategy, result, pairs)
     return {"mean_us": 1e6 * statistics.fmean(times), "median_us": 1e6 * statistics.median(times),
             "p95_us": 1e6 * float(np.percentile(times, 95)), "replay_s": replay_s}
 

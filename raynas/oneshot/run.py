@@ -36,6 +36,7 @@ from raynas.run.ray_session import max_concurrent, ray_session, set_tune_env
 from raynas.run.resume import resume_settings
 from raynas.run.settings import strategy_options
 from raynas.run.space_source import SpaceSource
+from raynas.run.threads import single_thread_blas
 
 __all__ = ["OneshotSummary", "check_settings", "oneshot", "oneshot_resume_settings"]
 
@@ -128,7 +129,7 @@ def oneshot(settings: OneshotSettings, resume: bool = False, quiet: bool = False
     try:
         plan.source.keep_copy(out)
         plan.run_dir.write_info(plan.run_info())
-        with ray_session(plan.settings, plan.source.runtime_env()):
+        with ray_session(plan.settings, plan.source.runtime_env()), single_thread_blas():
             supernet = _train_supernet(plan, supernet_dir, say)
             _search(plan, supernet, writer, say, quiet)
             writer.flush()

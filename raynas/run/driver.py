@@ -32,6 +32,7 @@ from raynas.run.recorder import RunRecorder, quiet_progress, tune_callback
 from raynas.run.resume import resume_settings
 from raynas.run.settings import EvolveSettings
 from raynas.run.summary import RunSummary, summarize
+from raynas.run.threads import single_thread_blas
 
 __all__ = ["RunError", "RunPlan", "RunSummary", "evolve", "resume_settings"]
 
@@ -52,7 +53,8 @@ def evolve(settings: EvolveSettings, resume: bool = False, quiet: bool = False,
             raise RunError(f"{out} already holds {len(rows)} trials, more than --trials "
                            f"{plan.settings.trials}; pass a larger --trials to continue it")
         if len(rows):
-            strategy.replay(list(history(rows, plan.settings.objectives)))
+            with single_thread_blas():
+                strategy.replay(list(history(rows, plan.settings.objectives)))
         plan.run_dir.write_info(plan.run_info())
         lineage = None
         if plan.settings.trials > len(rows):
@@ -122,7 +124,7 @@ def _run_tune(plan: RunPlan, strategy: Any, writer: ResultsWriter, rows: Any,
     settings = plan.settings
     done = len(rows)
     remaining = settings.trials - done
-    with ray_session(settings, plan.source.runtime_env()):
+    with ray_session(settings, plan.source.runtime_env()), single_thread_blas():
         waiting = check_gpus(settings)  # no GPU and none can come: an error now, not a hang
         storage = Path(tempfile.mkdtemp(prefix="raynas-tune-"))
         try:
