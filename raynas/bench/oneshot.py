@@ -17,7 +17,8 @@ one image on the 270 validation images alone is 0.37 points, and one training's 
 varies with its seed. The noise ceiling, the mean tau between two seeds' stand-alone
 accuracies, says how well one training from scratch ranks the genomes as another does. Tau
 on the validation images alone, against one seed (the figures the search ranks by), is
-reported beside it.
+reported beside it, and so is the held-out tau against the mean of 1, 2, ... seeds
+(:func:`tau_by_seeds`): how it grows as the reference's own training noise averages out.
 
 ``against_evolve()`` (``--against-evolve``) runs ``raynas oneshot`` end to end (supernet, search,
 retraining of the top genomes), then ``raynas evolve`` on the same space, data and epochs per
@@ -42,7 +43,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["OneShotBenchResult", "against_evolve", "oneshot_bench"]
+__all__ = ["OneShotBenchResult", "against_evolve", "oneshot_bench", "tau_by_seeds"]
 
 
 @dataclass
@@ -75,6 +76,8 @@ class OneShotBenchResult:
     inherited_heldout: list[float] = field(default_factory=list)
     inherited_heldout_loss: list[float] = field(default_factory=list)
     standalone_heldout: list[list[float]] = field(default_factory=list)  # per seed
+    # held-out tau against the mean of k seeds, k = 1 .. standalone_seeds (see tau_by_seeds)
+    kendall_tau_by_seeds: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,6 +118,20 @@ def _mean_pairwise_tau(per_seed: list[list[float]]) -> float:
 
     taus = [kendalltau(a, b)[0] for a, b in combinations(per_seed, 2)]
     return float(np.mean(taus)) if taus else float("nan")
+
+
+def tau_by_seeds(scores: list[float], per_seed: list[list[float]]) -> list[float]:
+    """Kendall tau of ``scores`` against the mean of ``k`` seeds' figures, for ``k`` = 1 ..
+    len(per_seed), each averaged over every choice of ``k`` seeds: how the tau grows as the
+    reference's training noise averages out."""
+    from itertools import combinations
+
+    from scipy.stats import kendalltau
+
+    runs = np.asarray(per_seed, dtype=float)
+    return [float(np.mean([kendalltau(scores, runs[list(chosen)].mean(axis=0))[0]
+                           for chosen in combinations(range(len(runs)), k)]))
+            for k in range(1, len(runs) + 1)]
 
 
 def oneshot_bench(space: str = "nasbench201-small", *, supernet_epochs: int = 30,
@@ -189,6 +206,7 @@ def oneshot_bench(space: str = "nasbench201-small", *, supernet_epochs: int = 30
     tau_heldout, p_heldout = kendalltau(inherited_heldout, heldout_mean)
     tau_heldout_loss = float(kendalltau(-np.asarray(inherited_heldout_loss), heldout_mean)[0])
     ceiling = _mean_pairwise_tau(heldout)
+    by_seeds = tau_by_seeds(inherited_heldout, heldout)
     per_candidate = 1.0 / found.candidates_per_second if found.candidates_per_second else float("nan")
     echo(f"stand-alone: {standalone} genomes x {standalone_epochs} epochs x {len(seeds)} "
          f"seed(s), {seconds_each:.2f} s each; validation accuracy (seed {seed}) "
@@ -200,6 +218,8 @@ def oneshot_bench(space: str = "nasbench201-small", *, supernet_epochs: int = 30
          f"mean of {len(seeds)} seed(s): {tau_heldout:.3f} (p={p_heldout:.2g}) by inherited "
          f"accuracy, {tau_heldout_loss:.3f} by inherited loss; noise ceiling (seed against "
          f"seed) {ceiling:.3f}")
+    echo("Kendall tau, held-out images, against the mean of 1, 2, ... seeds: "
+         + ", ".join(f"{t:.3f}" for t in by_seeds))
     echo(f"time per candidate: inherited {per_candidate * 1000:.0f} ms vs stand-alone "
          f"{seconds_each:.2f} s per CPU (ratio {seconds_each / per_candidate / workers:.0f}x "
          f"on {workers} CPU(s))")
@@ -217,7 +237,8 @@ def oneshot_bench(space: str = "nasbench201-small", *, supernet_epochs: int = 30
         standalone_loss=loss, standalone_seeds=len(seeds), kendall_tau_heldout=float(tau_heldout),
         kendall_p_heldout=float(p_heldout), kendall_tau_heldout_loss=tau_heldout_loss,
         noise_ceiling=ceiling, inherited_heldout=inherited_heldout,
-        inherited_heldout_loss=inherited_heldout_loss, standalone_heldout=heldout)
+        inherited_heldout_loss=inherited_heldout_loss, standalone_heldout=heldout,
+        kendall_tau_by_seeds=by_seeds)
 
 
 def against_evolve(space: str = "nasbench201-small", *, supernet_epochs: int = 30,
