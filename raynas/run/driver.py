@@ -52,13 +52,13 @@ def evolve(settings: EvolveSettings, resume: bool = False, quiet: bool = False,
         if resume and plan.settings.trials < len(rows):
             raise RunError(f"{out} already holds {len(rows)} trials, more than --trials "
                            f"{plan.settings.trials}; pass a larger --trials to continue it")
-        if len(rows):
-            with single_thread_blas():
+        with single_thread_blas():  # the strategy's replay and the search (see .threads)
+            if len(rows):
                 strategy.replay(list(history(rows, plan.settings.objectives)))
-        plan.run_dir.write_info(plan.run_info())
-        lineage = None
-        if plan.settings.trials > len(rows):
-            lineage = _run_tune(plan, strategy, writer, rows, quiet, segment_trials)
+            plan.run_dir.write_info(plan.run_info())
+            lineage = None
+            if plan.settings.trials > len(rows):
+                lineage = _run_tune(plan, strategy, writer, rows, quiet, segment_trials)
     except BaseException as err:
         lost_write = _lost_write(err)
         try:
@@ -124,7 +124,7 @@ def _run_tune(plan: RunPlan, strategy: Any, writer: ResultsWriter, rows: Any,
     settings = plan.settings
     done = len(rows)
     remaining = settings.trials - done
-    with ray_session(settings, plan.source.runtime_env()), single_thread_blas():
+    with ray_session(settings, plan.source.runtime_env()):
         waiting = check_gpus(settings)  # no GPU and none can come: an error now, not a hang
         storage = Path(tempfile.mkdtemp(prefix="raynas-tune-"))
         try:
