@@ -14,7 +14,7 @@ import numpy as np
 
 from raynas.core.space import SearchSpace, SeedLike
 from raynas.strategies.base import Strategy, fidelity_key
-from raynas.strategies.pareto import best_improvement, crowding_distance, pareto_ranks
+from raynas.strategies.pareto import RankPeeling, best_improvement, crowding_distance
 from raynas.strategies.surrogate import RankRidge
 
 MODELS = ("ridge", None)
@@ -149,9 +149,10 @@ class RegularizedEvolution(Strategy):
         self._surrogate = (RankRidge(self._enc.n_features) if self.model == "ridge" else None)
         self._surrogates = ([RankRidge(self._enc.n_features) for _ in range(self.n_objectives)]
                             if self.model == "ridge" and self.n_objectives > 1 else [])
-        # MO selection keys of the population, cached until it changes: Pareto ranks, and the
-        # crowding distance of a rank, computed only when a tournament ties on that rank
-        self._ranks: np.ndarray | None = None
+        # MO selection keys of the population, cached until it changes: Pareto ranks, peeled
+        # only as deep as a tournament needs, and the crowding distance of a rank, computed
+        # only when a tournament ties on that rank
+        self._ranks: RankPeeling | None = None
         self._crowding: dict[int, np.ndarray] = {}
         # the population's objective values to minimise (failures: the largest float) and
         # fidelity (full: inf), one row per member in the same order
@@ -162,6 +163,9 @@ class RegularizedEvolution(Strategy):
         self._front_values = np.zeros((0, self.n_objectives))
         self._n_observed = 0
         self._front_cache: tuple[tuple, np.ndarray] | None = None
+        # rows of the front on the models' scales while the models lag: observation index ->
+        # row, valid for one fit of every model (the key), so a new front point costs one row
+        self._scaled_rows: tuple[tuple, dict[int, np.ndarray]] = ((), {})
 
     @property
     def population(self) -> list[tuple[dict, Any]]:
@@ -202,7 +206,7 @@ class RegularizedEvolution(Strategy):
         else:
             picked = np.argpartition(self._rng.random(n), k - 1)[:k].tolist()
         if self.n_objectives > 1:
-            return self._population[self._tournament_winner(list(picked))][0]
+            return self._population[self._tournament_winner(np.asarray(picked))][0]
         best, best_key = None, None
         for i in picked:
             code, score, fidelity = self._population[i]
@@ -211,27 +215,32 @@ class RegularizedEvolution(Strategy):
                 best, best_key = code, key
         return best  # type: ignore[return-value]
 
-    def _tournament_winner(self, picked: list[int]) -> int:
+    def _tournament_winner(self, picked: np.ndarray) -> int:
         """The picked member first in (fidelity reached, Pareto rank, -crowding distance, age)
         order; the crowding distance (within the member's rank, over the whole population) is
         computed only when the highest fidelity and the best rank leave a tie."""
         if self._ranks is None:
-            self._ranks = pareto_ranks(self._members[:, :-1])
-        ranks, level = self._ranks, self._members[:, -1]
-        # the highest fidelity first (as fidelity_key orders single-objective results)
-        best = min((-level[i], ranks[i]) for i in picked)
-        tied = [i for i in picked if (-level[i], ranks[i]) == best]
+            self._ranks = RankPeeling(self._members[:, :-1])
+        peeling, level = self._ranks, self._members[picked, -1]
+        # the highest fidelity first (as fidelity_key orders single-objective results), then
+        # the best rank: peel until one of the members at that fidelity has its rank
+        contenders = picked[level == level.max()]
+        ranks = peeling.ranks
+        while (ranks[contenders] < 0).all() and peeling.peel():
+            pass
+        ranked = ranks[contenders]
+        rank = int(ranked[ranked >= 0].min())
+        tied = contenders[ranked == rank]
         if len(tied) == 1:
-            return tied[0]
-        rank = int(best[1])
+            return int(tied[0])
         if rank not in self._crowding:
             members = np.flatnonzero(ranks == rank)
             crowding = np.zeros(len(ranks))
             crowding[members] = crowding_distance(self._members[members, :-1],
                                                   np.zeros(len(members), dtype=np.int64))
             self._crowding[rank] = crowding
-        crowding = self._crowding[rank]
-        return min(tied, key=lambda i: (-crowding[i], i))
+        crowding = self._crowding[rank][tied]
+        return int(tied[crowding == crowding.max()].min())  # the oldest of the most isolated
 
     def _update_front(self, value: np.ndarray) -> None:
         index = self._n_observed
@@ -254,10 +263,29 @@ class RegularizedEvolution(Strategy):
             if all(m.current for m in models):
                 front = -np.column_stack([m.targets()[self._front_index] for m in models])
             else:  # a long run: the models lag the newest results a little (see RankRidge)
-                front = -np.column_stack([m.scores(self._front_values[:, j])
-                                          for j, m in enumerate(models)])
+                front = -self._front_scores(key[2:])
             self._front_cache = (key, front)
         return self._front_cache[1]
+
+    def _front_scores(self, fit_key: tuple) -> np.ndarray:
+        """The front's values on the lagging models' rank scales, one row per front point;
+        rows of points already scored under the same fits are reused (a score depends only on
+        the value and the fit)."""
+        key, rows = self._scaled_rows
+        if key != fit_key:
+            rows = {}
+            self._scaled_rows = (fit_key, rows)
+        missing = [k for k, index in enumerate(self._front_index) if index not in rows]
+        if missing:
+            values = self._front_values[missing]
+            scored = np.column_stack([m.scores(values[:, j])
+                                      for j, m in enumerate(self._surrogates)])
+            for k, row in zip(missing, scored):
+                rows[self._front_index[k]] = row
+            front_set = set(self._front_index)
+            for index in [i for i in rows if i not in front_set]:
+                del rows[index]  # dominated since: never back on the front
+        return np.array([rows[index] for index in self._front_index])
 
     def _screen(self, pool: np.ndarray) -> int:
         """Index of the pool row with the largest sampled hypervolume improvement."""

@@ -3,7 +3,8 @@
 Points are rows of an ``(n, m)`` array. Shared by the multi-objective strategies, ``raynas bench``
 and the reports:
 
-* :func:`dominates_matrix`, :func:`non_dominated`, :func:`pareto_ranks`: non-dominated sorting
+* :func:`dominates_matrix`, :func:`non_dominated`, :func:`pareto_ranks`, :class:`RankPeeling`:
+  non-dominated sorting
   (Deb, Pratap, Agarwal & Meyarivan, "A fast and elitist multiobjective genetic algorithm:
   NSGA-II", IEEE TEVC 2002);
 * :func:`crowding_distance`: NSGA-II's diversity measure within each rank;
@@ -101,24 +102,45 @@ def _ranks_2d(p: np.ndarray) -> np.ndarray:
 def pareto_ranks(points: np.ndarray) -> np.ndarray:
     """Non-dominated sorting: rank 0 for the non-dominated points, rank 1 for those only rank-0
     points dominate, and so on (ints, shape ``(n,)``)."""
-    p = _as_points(points)
-    n = len(p)
-    ranks = np.full(n, -1, dtype=np.int64)
-    if n == 0:
-        return ranks
-    if p.shape[1] == 2:
-        return _ranks_2d(p)
-    dom = dominates_matrix(p).astype(np.float64)  # counts stay exact; @ runs on BLAS
-    count = dom.sum(axis=0)
-    remaining = np.ones(n, dtype=bool)
-    rank = 0
-    while remaining.any():
-        current = remaining & (count == 0)
-        ranks[current] = rank
-        remaining &= ~current
-        count -= current.astype(np.float64) @ dom
-        rank += 1
-    return ranks
+    peeling = RankPeeling(points)
+    while peeling.peel():
+        pass
+    return peeling.ranks
+
+
+class RankPeeling:
+    """Non-dominated sorting peeled one rank at a time, for callers that need only the first
+    ranks (a tournament needs the best rank among a few members).
+
+    :attr:`ranks` holds each point's rank once its rank is peeled, ``-1`` before; :meth:`peel`
+    peels the next rank. With two objectives every rank is known at once (an O(n log n)
+    sweep); otherwise a peel costs one product with the ``(n, n)`` dominance matrix.
+    """
+
+    def __init__(self, points: np.ndarray):
+        p = _as_points(points)
+        n = len(p)
+        self.ranks = np.full(n, -1, dtype=np.int64)
+        self.depth = 0  # ranks below this are peeled
+        if p.shape[1] == 2 and n:
+            self.ranks = _ranks_2d(p)
+            self.depth = int(self.ranks.max()) + 1
+            n = 0
+        self._remaining = np.zeros(len(p), dtype=bool)
+        self._remaining[:n] = True
+        self._dom = dominates_matrix(p).astype(np.float64) if n else np.zeros((0, 0))
+        self._count = self._dom.sum(axis=0)  # counts stay exact; @ runs on BLAS
+
+    def peel(self) -> bool:
+        """Peel the next rank; False (and nothing done) when every point is ranked."""
+        if not self._remaining.any():
+            return False
+        current = self._remaining & (self._count == 0)
+        self.ranks[current] = self.depth
+        self._remaining &= ~current
+        self._count -= current.astype(np.float64) @ self._dom
+        self.depth += 1
+        return True
 
 
 def crowding_distance(points: np.ndarray, ranks: np.ndarray | None = None) -> np.ndarray:
@@ -132,23 +154,29 @@ def crowding_distance(points: np.ndarray, ranks: np.ndarray | None = None) -> np
     out = np.zeros(n)
     if n == 0:
         return out
-    # by rank, then by value, per objective; the rank groups line up in every column
-    order = np.column_stack([np.lexsort((p[:, j], ranks)) for j in range(m)])   # (n, m)
-    r = np.sort(ranks, kind="stable")
-    first = np.ones(n, dtype=bool)
-    first[1:] = r[1:] != r[:-1]
-    last = np.ones(n, dtype=bool)
-    last[:-1] = r[1:] != r[:-1]
-    group = np.cumsum(first) - 1
-    v = np.take_along_axis(p, order, axis=0)
-    span = (v[last] - v[first])[group]
+    first = np.zeros(n, dtype=bool)
+    last = np.zeros(n, dtype=bool)
+    if (ranks == ranks[0]).all():  # one rank (a tournament's case): a plain sort per objective
+        order = np.argsort(p, axis=0, kind="stable")
+        first[0] = last[-1] = True
+        v = p[order, np.arange(m)]
+        span = v[-1] - v[0]  # broadcasts over the rows
+    else:  # by rank, then by value, per objective; the rank groups line up in every column
+        order = np.column_stack([np.lexsort((p[:, j], ranks)) for j in range(m)])   # (n, m)
+        r = np.sort(ranks, kind="stable")
+        first[0] = last[-1] = True
+        first[1:] = r[1:] != r[:-1]
+        last[:-1] = r[1:] != r[:-1]
+        group = np.cumsum(first) - 1
+        v = np.take_along_axis(p, order, axis=0)
+        span = (v[last] - v[first])[group]
     gap = np.zeros((n, m))
     gap[1:-1] = v[2:] - v[:-2]
     inner = ~(first | last)[:, None]
     contrib = np.where(inner & (span > 0), gap / np.where(span > 0, span, 1.0), 0.0)
     contrib[first | last] = np.inf
     scattered = np.empty((n, m))
-    np.put_along_axis(scattered, order, contrib, axis=0)
+    scattered[order, np.arange(m)] = contrib
     for j in range(m):  # summed in objective order, as one objective at a time would
         out += scattered[:, j]
     return out
@@ -279,21 +307,54 @@ def _clipped_hv2(f: np.ndarray, c: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 
 def _clipped_hv3(f: np.ndarray, c: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """3-D hypervolume of ``{max(q, p) : q in f}`` for every candidate ``p`` (row of ``c``):
-    a sweep over the third objective whose 2-D slices (the points up to each level) are
-    computed for every level and candidate at once."""
-    n = len(f)
-    f = f[np.argsort(f[:, 0], kind="stable")]               # by the first objective
-    by_z = np.argsort(f[:, 2], kind="stable")
-    level_of = np.empty(n, dtype=np.int64)
-    level_of[by_z] = np.arange(n)
-    x = np.maximum(f[None, :, 0], c[:, 0:1])                              # (c, n) sorted
-    widths = np.diff(np.concatenate([x, np.full((len(c), 1), ref[0])], axis=1), axis=1)
-    y = np.maximum(f[None, :, 1], c[:, 1:2])                              # (c, n)
-    present = level_of[None, :] <= np.arange(n)[:, None]                  # (level, point)
-    heights = np.where(present[None], y[:, None, :], ref[1])              # (c, level, point)
+    """3-D hypervolume of ``{max(q, p) : q in f}`` for every candidate ``p`` (row of ``c``).
+
+    Most clipped points are dominated: a front point better than ``p`` in two objectives
+    clips to ``p`` moved along the third axis only, and the nearest such point on an axis
+    dominates every clipped point at least as far along it. Those are dropped (a cheap
+    superset of the non-dominated clipped points stays), then :func:`_hv3_batched` sweeps
+    the few left, padded with the reference point (which adds nothing)."""
+    q = np.maximum(f[None, :, :], c[:, None, :])                         # (c, n, 3)
+    better = f[None, :, :] < c[:, None, :]
+    two_better = better.sum(axis=2) == 2
+    keep = np.ones(q.shape[:2], dtype=bool)
+    rows = np.arange(len(c))
+    nearest = []
+    for m in range(3):
+        on_axis = np.where(two_better & ~better[:, :, m], q[:, :, m], np.inf)
+        closest = on_axis.argmin(axis=1)
+        limit = on_axis[rows, closest]
+        keep &= q[:, :, m] < limit[:, None]
+        nearest.append((rows[np.isfinite(limit)], closest[np.isfinite(limit)]))
+    for which, index in nearest:
+        keep[which, index] = True
+    k = max(1, int(keep.sum(axis=1).max()))
+    slot = np.argsort(~keep, axis=1, kind="stable")[:, :k]                # kept points first
+    points = q[rows[:, None], slot]                                        # (c, k, 3)
+    points[~keep[rows[:, None], slot]] = ref
+    return _hv3_batched(points, ref)
+
+
+def _hv3_batched(points: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Hypervolume of each ``(k, 3)`` set in ``points`` (shape ``(c, k, 3)``, inside the
+    reference box): a sweep over the third objective whose 2-D slices (the points up to each
+    level) are computed for every level and set at once, O(c k^2)."""
+    c, k, _ = points.shape
+    rows = np.arange(c)[:, None]
+    points = points[rows, np.argsort(points[:, :, 0], axis=1, kind="stable")]  # by x
+    x, y, z = points[:, :, 0], points[:, :, 1], points[:, :, 2]
+    widths = np.empty((c, k))                                              # (c, point)
+    widths[:, :-1] = x[:, 1:] - x[:, :-1]
+    widths[:, -1] = ref[0] - x[:, -1]
+    by_z = np.argsort(z, axis=1, kind="stable")
+    level_of = np.empty_like(by_z)
+    level_of[rows, by_z] = np.arange(k)
+    present = level_of[:, None, :] <= np.arange(k)[None, :, None]         # (c, level, point)
+    heights = np.where(present, y[:, None, :], ref[1])
     np.minimum.accumulate(heights, axis=2, out=heights)
     areas = np.einsum("cp,clp->cl", widths, ref[1] - heights)             # (c, level)
-    z = np.maximum(f[by_z, 2][None, :], c[:, 2:3])                        # (c, level)
-    depth = np.diff(np.concatenate([z, np.full((len(c), 1), ref[2])], axis=1), axis=1)
+    levels = z[rows, by_z]
+    depth = np.empty((c, k))
+    depth[:, :-1] = levels[:, 1:] - levels[:, :-1]
+    depth[:, -1] = ref[2] - levels[:, -1]
     return (depth * areas).sum(axis=1)
