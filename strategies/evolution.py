@@ -14,7 +14,8 @@ import numpy as np
 
 from raynas.core.space import SearchSpace, SeedLike
 from raynas.strategies.base import Strategy, fidelity_key
-from raynas.strategies.pareto import RankPeeling, best_improvement, crowding_distance
+from raynas.strategies.pareto import (RankPeeling, SlidingDominance, best_improvement,
+                                      crowding_distance)
 from raynas.strategies.surrogate import RankRidge
 
 MODELS = ("ridge", None)
@@ -154,9 +155,10 @@ class RegularizedEvolution(Strategy):
         # only when a tournament ties on that rank
         self._ranks: RankPeeling | None = None
         self._crowding: dict[int, np.ndarray] = {}
-        # the population's objective values to minimise (failures: the largest float) and
-        # fidelity (full: inf), one row per member in the same order
-        self._members = np.zeros((0, self.n_objectives + 1))
+        # the population's objective values to minimise (failures: the largest float) with
+        # their dominance matrix, and fidelity (full: inf), one per member in the same order
+        self._members = SlidingDominance(self.population_size, self.n_objectives)
+        self._levels = np.zeros(0)
         # non-dominated results so far (indices into the models' observations, signed values):
         # dominance is invariant under the models' monotone rank transform
         self._front_index: list[int] = []
@@ -183,11 +185,12 @@ class RegularizedEvolution(Strategy):
         if self.n_objectives > 1:
             self._ranks = None
             self._crowding = {}
-            member = np.append(-np.array(score, dtype=float),
-                               np.inf if fidelity is None else float(fidelity))
-            member[:-1][~np.isfinite(member[:-1])] = np.finfo(float).max  # failures: worst
-            start = max(0, len(self._members) + 1 - self.population_size)
-            self._members = np.vstack([self._members[start:], member])
+            values = -np.array(score, dtype=float)
+            values[~np.isfinite(values)] = np.finfo(float).max  # failures: worst
+            self._members.append(values)
+            start = len(self._levels) + 1 - len(self._members.points)
+            self._levels = np.append(self._levels[start:],
+                                     np.inf if fidelity is None else float(fidelity))
             if self._surrogates:
                 x = self._enc.features(row[None, :])[0]
                 for model, value in zip(self._surrogates, score):
@@ -220,8 +223,8 @@ class RegularizedEvolution(Strategy):
         order; the crowding distance (within the member's rank, over the whole population) is
         computed only when the highest fidelity and the best rank leave a tie."""
         if self._ranks is None:
-            self._ranks = RankPeeling(self._members[:, :-1])
-        peeling, level = self._ranks, self._members[picked, -1]
+            self._ranks = RankPeeling(dominance=self._members.matrix)
+        peeling, level = self._ranks, self._levels[picked]
         # the highest fidelity first (as fidelity_key orders single-objective results), then
         # the best rank: peel until one of the members at that fidelity has its rank
         contenders = picked[level == level.max()]
@@ -236,7 +239,7 @@ class RegularizedEvolution(Strategy):
         if rank not in self._crowding:
             members = np.flatnonzero(ranks == rank)
             crowding = np.zeros(len(ranks))
-            crowding[members] = crowding_distance(self._members[members, :-1],
+            crowding[members] = crowding_distance(self._members.points[members],
                                                   np.zeros(len(members), dtype=np.int64))
             self._crowding[rank] = crowding
         crowding = self._crowding[rank][tied]

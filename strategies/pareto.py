@@ -3,8 +3,8 @@
 Points are rows of an ``(n, m)`` array. Shared by the multi-objective strategies, ``raynas bench``
 and the reports:
 
-* :func:`dominates_matrix`, :func:`non_dominated`, :func:`pareto_ranks`, :class:`RankPeeling`:
-  non-dominated sorting
+* :func:`dominates_matrix`, :func:`non_dominated`, :func:`pareto_ranks`, :class:`RankPeeling`,
+  :class:`SlidingDominance`: non-dominated sorting
   (Deb, Pratap, Agarwal & Meyarivan, "A fast and elitist multiobjective genetic algorithm:
   NSGA-II", IEEE TEVC 2002);
 * :func:`crowding_distance`: NSGA-II's diversity measure within each rank;
@@ -102,34 +102,63 @@ def _ranks_2d(p: np.ndarray) -> np.ndarray:
 def pareto_ranks(points: np.ndarray) -> np.ndarray:
     """Non-dominated sorting: rank 0 for the non-dominated points, rank 1 for those only rank-0
     points dominate, and so on (ints, shape ``(n,)``)."""
-    peeling = RankPeeling(points)
+    p = _as_points(points)
+    if p.shape[1] == 2:
+        return _ranks_2d(p)
+    peeling = RankPeeling(p)
     while peeling.peel():
         pass
     return peeling.ranks
 
 
-class RankPeeling:
-    """Non-dominated sorting peeled one rank at a time, for callers that need only the first
-    ranks (a tournament needs the best rank among a few members).
+class SlidingDominance:
+    """The dominance matrix of the newest ``size`` points appended (a sliding window, as an
+    aging population): an append costs O(n m) comparisons instead of the O(n^2 m) of
+    :func:`dominates_matrix`.
 
-    :attr:`ranks` holds each point's rank once its rank is peeled, ``-1`` before; :meth:`peel`
-    peels the next rank. With two objectives every rank is known at once (an O(n log n)
-    sweep); otherwise a peel costs one product with the ``(n, n)`` dominance matrix.
+    :attr:`points` are the window's rows, oldest first; :attr:`matrix` is ``dominates_matrix``
+    of them as floats (``1.0`` where row ``i`` dominates row ``j``).
     """
 
-    def __init__(self, points: np.ndarray):
-        p = _as_points(points)
-        n = len(p)
+    def __init__(self, size: int, n_objectives: int):
+        self.size = int(size)
+        self.points = np.zeros((0, n_objectives))
+        self.matrix = np.zeros((0, 0))
+
+    def append(self, point: np.ndarray) -> None:
+        """Add ``point`` (one row) as the newest; the oldest leaves when the window is full."""
+        point = np.asarray(point, dtype=float)
+        start = max(0, len(self.points) + 1 - self.size)
+        kept = self.points[start:]
+        n = len(kept) + 1
+        matrix = np.empty((n, n))
+        matrix[:-1, :-1] = self.matrix[start:, start:]
+        matrix[-1, :-1] = (point <= kept).all(axis=1) & (point < kept).any(axis=1)
+        matrix[:-1, -1] = (kept <= point).all(axis=1) & (kept < point).any(axis=1)
+        matrix[-1, -1] = 0.0
+        self.points = np.vstack([kept, point])
+        self.matrix = matrix
+
+
+class RankPeeling:
+    """Non-dominated sorting peeled one rank at a time on demand, for callers that need only
+    the first ranks (a tournament needs the best rank among a few members).
+
+    Built from the points, or from their dominance matrix (``dominance``, as floats, e.g.
+    :attr:`SlidingDominance.matrix`). :attr:`ranks` holds each point's rank once its rank is
+    peeled, ``-1`` before; :meth:`peel` peels the next rank, one product with the ``(n, n)``
+    dominance matrix.
+    """
+
+    def __init__(self, points: np.ndarray | None = None, dominance: np.ndarray | None = None):
+        if dominance is None:
+            dominance = dominates_matrix(_as_points(points)).astype(np.float64)
+        n = len(dominance)
         self.ranks = np.full(n, -1, dtype=np.int64)
         self.depth = 0  # ranks below this are peeled
-        if p.shape[1] == 2 and n:
-            self.ranks = _ranks_2d(p)
-            self.depth = int(self.ranks.max()) + 1
-            n = 0
-        self._remaining = np.zeros(len(p), dtype=bool)
-        self._remaining[:n] = True
-        self._dom = dominates_matrix(p).astype(np.float64) if n else np.zeros((0, 0))
-        self._count = self._dom.sum(axis=0)  # counts stay exact; @ runs on BLAS
+        self._remaining = np.ones(n, dtype=bool)
+        self._dom = dominance
+        self._count = dominance.sum(axis=0)  # counts stay exact; @ runs on BLAS
 
     def peel(self) -> bool:
         """Peel the next rank; False (and nothing done) when every point is ranked."""

@@ -174,7 +174,7 @@ class RankRidge:
             s2 = (float(resid @ resid) + 1.0) / (n + 1.0)
             # w = mean + sqrt(s2) * L^-T z has covariance s2 * (L L^T)^-1: keep sqrt(s2) L^-T
             draw = np.sqrt(s2) * np.linalg.inv(chol.T)
-            self._fit = _Fit(n, mean, draw, t, np.sort(y))
+            self._fit = _Fit(n, mean, draw, t, np.sort(y), float(t.min()))
         return self._fit
 
     def targets(self) -> np.ndarray:
@@ -186,7 +186,7 @@ class RankRidge:
 
     def lowest_target(self) -> float:
         """The smallest rank score of the fit (its worst observation's)."""
-        return float(self._posterior().targets.min())
+        return self._posterior().lowest_target
 
     def scores(self, y: np.ndarray) -> np.ndarray:
         """Values on the fit's rank scale: the normal score of each value's mid-rank among the
@@ -213,3 +213,4 @@ class _Fit(NamedTuple):
     draw: np.ndarray      # sqrt(s2) L^-T: a posterior draw is mean + draw @ z, z ~ N(0, I)
     targets: np.ndarray   # rank scores, in add order
     sorted_values: np.ndarray  # the covered values, ascending
+    lowest_target: float  # the smallest rank score

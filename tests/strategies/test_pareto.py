@@ -7,9 +7,9 @@ import itertools
 import numpy as np
 import pytest
 
-from raynas.strategies.pareto import (best_improvement, crowding_distance, dominates_matrix,
-                                      hypervolume, hypervolume_improvement, non_dominated,
-                                      pareto_ranks)
+from raynas.strategies.pareto import (RankPeeling, SlidingDominance, best_improvement,
+                                      crowding_distance, dominates_matrix, hypervolume,
+                                      hypervolume_improvement, non_dominated, pareto_ranks)
 
 
 def brute_ranks(points: np.ndarray) -> np.ndarray:
@@ -41,6 +41,39 @@ def test_ranks_match_peeling(m) -> None:
         points = rng.integers(0, 5, size=(int(rng.integers(1, 30)), m)).astype(float)
         assert (pareto_ranks(points) == brute_ranks(points)).all()
         assert (non_dominated(points) == (brute_ranks(points) == 0)).all()
+
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_sliding_dominance_and_lazy_peeling_match_the_full_sort(m) -> None:
+    rng = np.random.default_rng(10 + m)
+    window = SlidingDominance(size=12, n_objectives=m)
+    history = []
+    for _ in range(60):
+        point = rng.integers(0, 4, size=m).astype(float)
+        window.append(point)
+        history.append(point)
+        points = np.array(history[-12:])
+        assert np.array_equal(window.points, points)
+        assert np.array_equal(window.matrix, dominates_matrix(points).astype(float))
+        peeling = RankPeeling(dominance=window.matrix)
+        want = brute_ranks(points)
+        for depth in range(int(want.max()) + 1):
+            assert peeling.peel()
+            # after each peel, exactly the ranks up to that depth are known, and right
+            assert np.array_equal(peeling.ranks, np.where(want <= depth, want, -1))
+        assert not peeling.peel()
+
+
+def test_crowding_distance_of_one_rank_matches_the_grouped_computation() -> None:
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        n, m = int(rng.integers(1, 25)), int(rng.integers(2, 4))
+        points = np.round(rng.random((n, m)), 1)
+        alone = crowding_distance(points, np.zeros(n, dtype=np.int64))
+        # the same rank beside another rank, which the grouped path computes
+        grouped = crowding_distance(np.vstack([points, np.full((1, m), 9.0)]),
+                                    np.append(np.zeros(n, dtype=np.int64), 1))[:n]
+        assert np.array_equal(alone, grouped)
 
 
 def test_duplicates_share_a_rank_and_a_dominated_point_does_not() -> None:
@@ -84,6 +117,19 @@ def test_hypervolume_improvement_is_the_difference(m) -> None:
         base = hypervolume(front, ref) if len(front) else 0.0
         want = [hypervolume(np.vstack([front, c]), ref) - base for c in candidates]
         assert got == pytest.approx(want, abs=1e-12)
+
+
+def test_hypervolume_improvement_in_3d_with_ties_matches_counting() -> None:
+    # integer points tie on every axis: the 3-D sweep drops clipped points that a point
+    # better in two objectives dominates, and must keep one of several equal ones
+    rng = np.random.default_rng(3)
+    ref = np.full(3, 6.0)
+    for _ in range(40):
+        front = rng.integers(0, 6, size=(int(rng.integers(1, 25)), 3)).astype(float)
+        candidates = rng.integers(0, 6, size=(8, 3)).astype(float)
+        base = grid_volume(front, ref)
+        want = [grid_volume(np.vstack([front, c]), ref) - base for c in candidates]
+        assert hypervolume_improvement(front, candidates, ref) == pytest.approx(want)
 
 
 @pytest.mark.parametrize("m", [2, 3])
