@@ -15,7 +15,7 @@ import numpy as np
 from raynas.core.space import SearchSpace, SeedLike
 from raynas.strategies.base import Strategy, fidelity_key
 from raynas.strategies.pareto import (RankPeeling, SlidingDominance, best_improvement,
-                                      crowding_distance)
+                                      compare_to_rows, crowding_distance)
 from raynas.strategies.surrogate import RankRidge
 
 MODELS = ("ridge", None)
@@ -165,9 +165,10 @@ class RegularizedEvolution(Strategy):
         self._front_values = np.zeros((0, self.n_objectives))
         self._n_observed = 0
         self._front_cache: tuple[tuple, np.ndarray] | None = None
-        # rows of the front on the models' scales while the models lag: observation index ->
-        # row, valid for one fit of every model (the key), so a new front point costs one row
-        self._scaled_rows: tuple[tuple, dict[int, np.ndarray]] = ((), {})
+        # the front's rows on the models' scales while the models lag (NaN: not scored yet),
+        # valid for one fit of every model (the key), so a new front point costs one row
+        self._front_scaled = np.zeros((0, self.n_objectives))
+        self._front_scaled_fits: tuple = ()
 
     @property
     def population(self) -> list[tuple[dict, Any]]:
@@ -251,11 +252,14 @@ class RegularizedEvolution(Strategy):
         if not np.isfinite(value).all():
             return
         front = self._front_values
-        if len(front) and ((front >= value).all(axis=1) & (front > value).any(axis=1)).any():
-            return
-        keep = ~((value >= front).all(axis=1) & (value > front).any(axis=1))
+        below, above = compare_to_rows(value, front)  # values to maximise
+        if below.any():
+            return  # a front point dominates it
+        keep = ~above
         self._front_index = [i for i, k in zip(self._front_index, keep) if k] + [index]
         self._front_values = np.vstack([front[keep], value])
+        self._front_scaled = np.vstack([self._front_scaled[keep],
+                                        np.full((1, self.n_objectives), np.nan)])
 
     def _front_on_model_scale(self) -> np.ndarray:
         """The non-dominated results on the models' rank scales, negated (to minimise);
@@ -270,25 +274,20 @@ class RegularizedEvolution(Strategy):
             self._front_cache = (key, front)
         return self._front_cache[1]
 
-    def _front_scores(self, fit_key: tuple) -> np.ndarray:
+    def _front_scores(self, fits: tuple) -> np.ndarray:
         """The front's values on the lagging models' rank scales, one row per front point;
-        rows of points already scored under the same fits are reused (a score depends only on
-        the value and the fit)."""
-        key, rows = self._scaled_rows
-        if key != fit_key:
-            rows = {}
-            self._scaled_rows = (fit_key, rows)
-        missing = [k for k, index in enumerate(self._front_index) if index not in rows]
-        if missing:
+        rows already scored under the same fits are reused (a score depends only on the value
+        and the fit)."""
+        scaled = self._front_scaled
+        if fits != self._front_scaled_fits:
+            scaled[:] = np.nan
+            self._front_scaled_fits = fits
+        missing = np.flatnonzero(np.isnan(scaled[:, 0]))
+        if len(missing):
             values = self._front_values[missing]
-            scored = np.column_stack([m.scores(values[:, j])
-                                      for j, m in enumerate(self._surrogates)])
-            for k, row in zip(missing, scored):
-                rows[self._front_index[k]] = row
-            front_set = set(self._front_index)
-            for index in [i for i in rows if i not in front_set]:
-                del rows[index]  # dominated since: never back on the front
-        return np.array([rows[index] for index in self._front_index])
+            for j, model in enumerate(self._surrogates):
+                scaled[missing, j] = model.scores(values[:, j])
+        return scaled
 
     def _screen(self, pool: np.ndarray) -> int:
         """Index of the pool row with the largest sampled hypervolume improvement."""

@@ -48,6 +48,20 @@ def weakly_dominates(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+def compare_to_rows(point: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(below, above)`` for one point against each row: ``below[i]`` when the point is no
+    larger than ``rows[i]`` in every objective and not equal (minimising: it dominates the
+    row), ``above[i]`` the other way round (the row dominates it). One objective at a time."""
+    columns = np.asarray(rows, dtype=float).T
+    below = point[0] <= columns[0]
+    above = point[0] >= columns[0]
+    for j in range(1, len(point)):
+        below &= point[j] <= columns[j]
+        above &= point[j] >= columns[j]
+    equal = below & above
+    return below & ~equal, above & ~equal
+
+
 def non_dominated(points: np.ndarray) -> np.ndarray:
     """Boolean mask of the points no other point dominates (duplicates all kept).
     O(n log n) for two objectives, O(n^2 m) otherwise."""
@@ -117,27 +131,42 @@ class SlidingDominance:
     :func:`dominates_matrix`.
 
     :attr:`points` are the window's rows, oldest first; :attr:`matrix` is ``dominates_matrix``
-    of them as floats (``1.0`` where row ``i`` dominates row ``j``).
+    of them as floats (``1.0`` where row ``i`` dominates row ``j``). Appends made while nobody
+    reads the matrix (a replay of many results) stop updating it; it is rebuilt once when next
+    read.
     """
+
+    _UNREAD_APPENDS = 4  # appends without a read after which updating stops
 
     def __init__(self, size: int, n_objectives: int):
         self.size = int(size)
         self.points = np.zeros((0, n_objectives))
-        self.matrix = np.zeros((0, 0))
+        self._matrix: np.ndarray | None = np.zeros((0, 0))
+        self._unread = 0
+
+    @property
+    def matrix(self) -> np.ndarray:
+        if self._matrix is None:
+            self._matrix = dominates_matrix(self.points).astype(np.float64)
+        self._unread = 0
+        return self._matrix
 
     def append(self, point: np.ndarray) -> None:
         """Add ``point`` (one row) as the newest; the oldest leaves when the window is full."""
         point = np.asarray(point, dtype=float)
         start = max(0, len(self.points) + 1 - self.size)
         kept = self.points[start:]
-        n = len(kept) + 1
-        matrix = np.empty((n, n))
-        matrix[:-1, :-1] = self.matrix[start:, start:]
-        matrix[-1, :-1] = (point <= kept).all(axis=1) & (point < kept).any(axis=1)
-        matrix[:-1, -1] = (kept <= point).all(axis=1) & (kept < point).any(axis=1)
-        matrix[-1, -1] = 0.0
         self.points = np.vstack([kept, point])
-        self.matrix = matrix
+        self._unread += 1
+        if self._matrix is None or self._unread > self._UNREAD_APPENDS:
+            self._matrix = None
+            return
+        n = len(self.points)
+        matrix = np.empty((n, n))
+        matrix[:-1, :-1] = self._matrix[start:, start:]
+        matrix[-1, :-1], matrix[:-1, -1] = compare_to_rows(point, kept)
+        matrix[-1, -1] = 0.0
+        self._matrix = matrix
 
 
 class RankPeeling:
@@ -292,10 +321,13 @@ def best_improvement(front: np.ndarray, candidates: np.ndarray, reference: np.nd
         best = int(np.argmax(gain))
         return best, float(gain[best])
     f = np.minimum(f if front_is_non_dominated else f[non_dominated(f)], ref)
+    room_c, room_f = (ref - c).T.copy(), (ref - f).T.copy()  # up to the reference, per axis
     box = np.prod(ref - c, axis=1)
-    clipped_box = np.ones((len(c), len(f)))  # (c, n): vol(box(max(q, p))), per objective
-    for j in range(len(ref)):
-        clipped_box *= ref[j] - np.maximum(f[None, :, j], c[:, None, j])
+    # (c, n): vol(box(max(q, p))), one objective at a time (ref - max(q, p) = min of the rooms)
+    clipped_box = np.minimum.outer(room_c[0], room_f[0])
+    side = np.empty_like(clipped_box)
+    for j in range(1, len(ref)):
+        clipped_box *= np.minimum.outer(room_c[j], room_f[j], out=side)
     bound = box - clipped_box.max(axis=1)
     order = np.argsort(-bound, kind="stable")
     gain = np.full(len(c), -np.inf)

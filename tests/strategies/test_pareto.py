@@ -62,6 +62,12 @@ def test_sliding_dominance_and_lazy_peeling_match_the_full_sort(m) -> None:
             # after each peel, exactly the ranks up to that depth are known, and right
             assert np.array_equal(peeling.ranks, np.where(want <= depth, want, -1))
         assert not peeling.peel()
+    # many appends without a read (a replay): the matrix is rebuilt when read
+    for _ in range(30):
+        history.append(rng.integers(0, 4, size=m).astype(float))
+        window.append(history[-1])
+    points = np.array(history[-12:])
+    assert np.array_equal(window.matrix, dominates_matrix(points).astype(float))
 
 
 def test_crowding_distance_of_one_rank_matches_the_grouped_computation() -> None:
