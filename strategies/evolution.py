@@ -161,7 +161,7 @@ class RegularizedEvolution(Strategy):
         self._levels = np.zeros(0)
         # non-dominated results so far (indices into the models' observations, signed values):
         # dominance is invariant under the models' monotone rank transform
-        self._front_index: list[int] = []
+        self._front_index = np.zeros(0, dtype=np.int64)
         self._front_values = np.zeros((0, self.n_objectives))
         self._n_observed = 0
         self._front_cache: tuple[tuple, np.ndarray] | None = None
@@ -256,7 +256,7 @@ class RegularizedEvolution(Strategy):
         if below.any():
             return  # a front point dominates it
         keep = ~above
-        self._front_index = [i for i, k in zip(self._front_index, keep) if k] + [index]
+        self._front_index = np.append(self._front_index[keep], index)
         self._front_values = np.vstack([front[keep], value])
         self._front_scaled = np.vstack([self._front_scaled[keep],
                                         np.full((1, self.n_objectives), np.nan)])
@@ -265,7 +265,8 @@ class RegularizedEvolution(Strategy):
         """The non-dominated results on the models' rank scales, negated (to minimise);
         cached until the front or a model's fit changes."""
         models = self._surrogates
-        key = (len(self._front_index), self._front_index[-1], *(m.fitted for m in models))
+        key = (len(self._front_index), int(self._front_index[-1]),
+               *(m.fitted for m in models))
         if self._front_cache is None or self._front_cache[0] != key:
             if all(m.current for m in models):
                 front = -np.column_stack([m.targets()[self._front_index] for m in models])
@@ -294,7 +295,7 @@ class RegularizedEvolution(Strategy):
         rng = self._rng
         features = self._enc.features(pool)
         predicted = np.column_stack([features @ m.sample_weights(rng) for m in self._surrogates])
-        if not self._front_index:
+        if not len(self._front_index):
             return int(np.argmax(predicted.sum(axis=1)))
         front = self._front_on_model_scale()
         models = self._surrogates

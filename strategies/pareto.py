@@ -375,35 +375,43 @@ def _clipped_hv3(f: np.ndarray, c: np.ndarray, ref: np.ndarray) -> np.ndarray:
     dominates every clipped point at least as far along it. Those are dropped (a cheap
     superset of the non-dominated clipped points stays), then :func:`_hv3_batched` sweeps
     the few left, padded with the reference point (which adds nothing)."""
-    q = np.maximum(f[None, :, :], c[:, None, :])                         # (c, n, 3)
-    better = f[None, :, :] < c[:, None, :]
-    two_better = better.sum(axis=2) == 2
-    keep = np.ones(q.shape[:2], dtype=bool)
+    front_axes = f.T.copy()
+    clipped = [np.maximum.outer(c[:, j], front_axes[j]) for j in range(3)]  # 3 x (c, n)
+    better = [np.greater.outer(c[:, j], front_axes[j]) for j in range(3)]   # q better than p
+    keep = np.ones(clipped[0].shape, dtype=bool)
     rows = np.arange(len(c))
     nearest = []
     for m in range(3):
-        on_axis = np.where(two_better & ~better[:, :, m], q[:, :, m], np.inf)
+        # q better in the two other objectives only: max(q, p) is p moved along axis m
+        first, second = [j for j in range(3) if j != m]
+        moved_along_m = better[first] & better[second] & ~better[m]
+        on_axis = np.where(moved_along_m, clipped[m], np.inf)
         closest = on_axis.argmin(axis=1)
         limit = on_axis[rows, closest]
-        keep &= q[:, :, m] < limit[:, None]
+        keep &= clipped[m] < limit[:, None]
         nearest.append((rows[np.isfinite(limit)], closest[np.isfinite(limit)]))
     for which, index in nearest:
         keep[which, index] = True
     k = max(1, int(keep.sum(axis=1).max()))
     slot = np.argsort(~keep, axis=1, kind="stable")[:, :k]                # kept points first
-    points = q[rows[:, None], slot]                                        # (c, k, 3)
-    points[~keep[rows[:, None], slot]] = ref
-    return _hv3_batched(points, ref)
+    padding = ~keep[rows[:, None], slot]
+    axes = []
+    for j in range(3):
+        values = clipped[j][rows[:, None], slot]                           # (c, k)
+        values[padding] = ref[j]
+        axes.append(values)
+    return _hv3_batched(*axes, ref)
 
 
-def _hv3_batched(points: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """Hypervolume of each ``(k, 3)`` set in ``points`` (shape ``(c, k, 3)``, inside the
-    reference box): a sweep over the third objective whose 2-D slices (the points up to each
-    level) are computed for every level and set at once, O(c k^2)."""
-    c, k, _ = points.shape
+def _hv3_batched(x: np.ndarray, y: np.ndarray, z: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Hypervolume of each of ``c`` sets of ``k`` points inside the reference box, given by
+    their coordinates (three ``(c, k)`` arrays): a sweep over the third objective whose 2-D
+    slices (the points up to each level) are computed for every level and set at once,
+    O(c k^2)."""
+    c, k = x.shape
     rows = np.arange(c)[:, None]
-    points = points[rows, np.argsort(points[:, :, 0], axis=1, kind="stable")]  # by x
-    x, y, z = points[:, :, 0], points[:, :, 1], points[:, :, 2]
+    by_x = np.argsort(x, axis=1, kind="stable")
+    x, y, z = x[rows, by_x], y[rows, by_x], z[rows, by_x]
     widths = np.empty((c, k))                                              # (c, point)
     widths[:, :-1] = x[:, 1:] - x[:, :-1]
     widths[:, -1] = ref[0] - x[:, -1]

@@ -95,6 +95,20 @@ def _normal_scores(n: int) -> np.ndarray:
     return scores
 
 
+_LAST_FACTOR: list[tuple[np.ndarray, np.ndarray]] = []  # (a, L^-T) of the last matrix factored
+
+
+def _inverse_cholesky_t(a: np.ndarray) -> np.ndarray:
+    """``L^-T`` for the Cholesky factor ``L`` of ``a``. The last matrix's is kept, so models
+    fitted to the same features (one per objective) factor them once."""
+    last = _LAST_FACTOR[0] if _LAST_FACTOR else None  # one read: an entry is never mixed
+    if last is not None and np.array_equal(last[0], a):
+        return last[1]
+    inverse_t = np.linalg.inv(np.linalg.cholesky(a).T)
+    _LAST_FACTOR[:] = [(a, inverse_t)]
+    return inverse_t
+
+
 def rank_scores(y: np.ndarray) -> np.ndarray:
     """Normal scores of the ranks of ``y`` (ties share their mean score); mean ~0, var ~1."""
     n = len(y)
@@ -168,12 +182,12 @@ class RankRidge:
             x, y = self._x[:n], self._y[:n]
             t = rank_scores(y)
             a = self._xtx + self.alpha * np.eye(self.n_features)
-            chol = np.linalg.cholesky(a)
+            inverse_t = _inverse_cholesky_t(a)
             mean = np.linalg.solve(a, x.T @ t)
             resid = t - x @ mean
             s2 = (float(resid @ resid) + 1.0) / (n + 1.0)
             # w = mean + sqrt(s2) * L^-T z has covariance s2 * (L L^T)^-1: keep sqrt(s2) L^-T
-            draw = np.sqrt(s2) * np.linalg.inv(chol.T)
+            draw = np.sqrt(s2) * inverse_t
             self._fit = _Fit(n, mean, draw, t, np.sort(y), float(t.min()))
         return self._fit
 
