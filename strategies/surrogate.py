@@ -82,16 +82,24 @@ def _horner(coefficients: np.ndarray, r: np.ndarray) -> np.ndarray:
     return values
 
 
-_LAST_SCORES: list[np.ndarray] = [np.zeros(0)]  # the last n's scores (models of one run share n)
+_SCORES: list[dict[int, np.ndarray]] = [{}]  # n -> its scores, for the last few n asked
+_AHEAD = 32          # while n is small a model refits after every result, n + 1 next:
+_AHEAD_BELOW = 512   # below this n, the scores of n .. n + 31 are computed in one call
 
 
 def _normal_scores(n: int) -> np.ndarray:
-    """``normal_quantile((i + 0.5) / n)`` for ``i < n`` (read-only)."""
-    scores = _LAST_SCORES[0]
-    if len(scores) != n:
-        scores = normal_quantile((np.arange(n) + 0.5) / n)
-        scores.flags.writeable = False
-        _LAST_SCORES[0] = scores
+    """``normal_quantile((i + 0.5) / n)`` for ``i < n`` (read-only). Below
+    :data:`_AHEAD_BELOW` the next sizes are computed in the same vectorised call (each value is
+    computed alone, so they are the same to the bit), and models of one run share them."""
+    scores = _SCORES[0].get(n)
+    if scores is None:
+        sizes = range(n, n + _AHEAD) if n < _AHEAD_BELOW else range(n, n + 1)
+        values = normal_quantile(np.concatenate([(np.arange(k) + 0.5) / k for k in sizes]))
+        values.flags.writeable = False
+        ends = np.cumsum(list(sizes))
+        batch = {k: values[end - k:end] for k, end in zip(sizes, ends.tolist())}
+        _SCORES[0] = batch
+        scores = batch[n]
     return scores
 
 
@@ -114,11 +122,15 @@ def rank_scores(y: np.ndarray) -> np.ndarray:
     n = len(y)
     order = np.argsort(y, kind="stable")
     scores = np.empty(n)
-    scores[order] = _normal_scores(n)
     ys = y[order]
-    if n > 1 and (ys[1:] == ys[:-1]).any():
-        _, inverse = np.unique(y, return_inverse=True)
-        scores = (np.bincount(inverse, weights=scores) / np.bincount(inverse))[inverse]
+    starts = ys[1:] != ys[:-1]
+    if starts.all():
+        scores[order] = _normal_scores(n)
+        return scores
+    # ties: each run of equal sorted values gets its mean score (the sort is stable, so a
+    # run is summed in the order of the observations, as a bincount over them would)
+    group = np.concatenate([[0], np.cumsum(starts)])
+    scores[order] = (np.bincount(group, weights=_normal_scores(n)) / np.bincount(group))[group]
     return scores
 
 
