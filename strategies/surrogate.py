@@ -119,6 +119,11 @@ def _inverse_cholesky_t(a: np.ndarray) -> np.ndarray:
 
 def rank_scores(y: np.ndarray) -> np.ndarray:
     """Normal scores of the ranks of ``y`` (ties share their mean score); mean ~0, var ~1."""
+    return _ranked(y)[0]
+
+
+def _ranked(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(rank_scores(y), y sorted)``."""
     n = len(y)
     order = np.argsort(y, kind="stable")
     scores = np.empty(n)
@@ -126,12 +131,12 @@ def rank_scores(y: np.ndarray) -> np.ndarray:
     starts = ys[1:] != ys[:-1]
     if starts.all():
         scores[order] = _normal_scores(n)
-        return scores
+        return scores, ys
     # ties: each run of equal sorted values gets its mean score (the sort is stable, so a
     # run is summed in the order of the observations, as a bincount over them would)
     group = np.concatenate([[0], np.cumsum(starts)])
     scores[order] = (np.bincount(group, weights=_normal_scores(n)) / np.bincount(group))[group]
-    return scores
+    return scores, ys
 
 
 class RankRidge:
@@ -160,6 +165,7 @@ class RankRidge:
         self._x = np.empty((capacity, n_features))
         self._y = np.empty(capacity)
         self._xtx = np.zeros((n_features, n_features))
+        self._ridge = self.alpha * np.eye(n_features)
         self.n = 0
         self._fit: _Fit | None = None
 
@@ -192,15 +198,15 @@ class RankRidge:
         if self._fit is None or (self._fit.n != self.n and self._due()):
             n = self.n
             x, y = self._x[:n], self._y[:n]
-            t = rank_scores(y)
-            a = self._xtx + self.alpha * np.eye(self.n_features)
+            t, sorted_values = _ranked(y)
+            a = self._xtx + self._ridge
             inverse_t = _inverse_cholesky_t(a)
             mean = np.linalg.solve(a, x.T @ t)
             resid = t - x @ mean
             s2 = (float(resid @ resid) + 1.0) / (n + 1.0)
             # w = mean + sqrt(s2) * L^-T z has covariance s2 * (L L^T)^-1: keep sqrt(s2) L^-T
             draw = np.sqrt(s2) * inverse_t
-            self._fit = _Fit(n, mean, draw, t, np.sort(y), float(t.min()))
+            self._fit = _Fit(n, mean, draw, t, sorted_values, float(t.min()))
         return self._fit
 
     def targets(self) -> np.ndarray:
