@@ -306,9 +306,12 @@ class RegularizedEvolution(Strategy):
             return best
         # no predicted improvement: the smallest uniform shift that makes a candidate
         # non-dominated (additive epsilon indicator against the front)
-        shift = np.full((len(candidates), len(front)), np.inf)  # per objective: no short axis
-        for j in range(front.shape[1]):
-            np.minimum(shift, candidates[:, j, None] - front[None, :, j], out=shift)
+        candidate_axes, front_axes = candidates.T.copy(), front.T.copy()  # per objective
+        shift = np.subtract.outer(candidate_axes[0], front_axes[0])        # (c, n)
+        difference = np.empty_like(shift)
+        for j in range(1, len(front_axes)):
+            np.minimum(shift, np.subtract.outer(candidate_axes[j], front_axes[j],
+                                                out=difference), out=shift)
         shift = shift.max(axis=1)
         return int(np.argmin(shift))
 
