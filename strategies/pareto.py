@@ -336,7 +336,9 @@ def best_improvement(front: np.ndarray, candidates: np.ndarray, reference: np.nd
         chosen = order[start:start + batch]
         if bound[chosen[0]] < best_gain or bound[chosen[0]] <= 0:
             break
-        gain[chosen] = hypervolume_improvement(f, c[chosen], ref, front_is_non_dominated=True)
+        # a bound of 0 means a front point covers the candidate (or its box is empty): gain 0
+        chosen = chosen[bound[chosen] > 0]
+        gain[chosen] = _improvement(f, c[chosen], box[chosen], ref)
         best_gain = max(best_gain, float(gain[chosen].max()))
     if not np.isfinite(gain).any() or gain.max() <= 0:
         return int(order[0]), 0.0
