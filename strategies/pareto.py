@@ -377,32 +377,24 @@ def _clipped_hv3(f: np.ndarray, c: np.ndarray, ref: np.ndarray) -> np.ndarray:
     dominates every clipped point at least as far along it. Those are dropped (a cheap
     superset of the non-dominated clipped points stays), then :func:`_hv3_batched` sweeps
     the few left, padded with the reference point (which adds nothing)."""
-    front_axes = f.T.copy()
-    clipped = [np.maximum.outer(c[:, j], front_axes[j]) for j in range(3)]  # 3 x (c, n)
-    better = [np.greater.outer(c[:, j], front_axes[j]) for j in range(3)]   # q better than p
-    keep = np.ones(clipped[0].shape, dtype=bool)
-    rows = np.arange(len(c))
-    nearest = []
-    for m in range(3):
-        # q better in the two other objectives only: max(q, p) is p moved along axis m
-        first, second = [j for j in range(3) if j != m]
-        moved_along_m = better[first] & better[second] & ~better[m]
-        on_axis = np.where(moved_along_m, clipped[m], np.inf)
-        closest = on_axis.argmin(axis=1)
-        limit = on_axis[rows, closest]
-        keep &= clipped[m] < limit[:, None]
-        nearest.append((rows[np.isfinite(limit)], closest[np.isfinite(limit)]))
-    for which, index in nearest:
-        keep[which, index] = True
+    front_axes, candidate_axes = f.T[:, None, :], c.T[:, :, None]
+    clipped = np.maximum(candidate_axes, front_axes)                       # (3, c, n)
+    better = front_axes < candidate_axes                                    # q better than p
+    # q better in the two other objectives only: max(q, p) is p moved along that axis
+    moved = (better.sum(axis=0) == 2) & ~better                            # (3, c, n)
+    on_axis = np.where(moved, clipped, np.inf)
+    closest = on_axis.argmin(axis=2)                                        # (3, c)
+    limit = on_axis.min(axis=2)
+    keep = (clipped < limit[:, :, None]).all(axis=0)                        # (c, n)
+    axis, candidate = np.nonzero(np.isfinite(limit))
+    keep[candidate, closest[axis, candidate]] = True
     k = max(1, int(keep.sum(axis=1).max()))
-    slot = np.argsort(~keep, axis=1, kind="stable")[:, :k]                # kept points first
-    padding = ~keep[rows[:, None], slot]
-    axes = []
-    for j in range(3):
-        values = clipped[j][rows[:, None], slot]                           # (c, k)
-        values[padding] = ref[j]
-        axes.append(values)
-    return _hv3_batched(*axes, ref)
+    rows = np.arange(len(c))[:, None]
+    slot = np.argsort(~keep, axis=1, kind="stable")[:, :k]                 # kept points first
+    points = clipped[:, rows, slot]                                         # (3, c, k)
+    padding = ~keep[rows, slot]
+    points[:, padding] = ref[:, None]
+    return _hv3_batched(*points, ref)
 
 
 def _hv3_batched(x: np.ndarray, y: np.ndarray, z: np.ndarray, ref: np.ndarray) -> np.ndarray:
