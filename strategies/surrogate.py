@@ -9,6 +9,7 @@ that concurrent asks explore different candidates and exploration fades as resul
 
 from __future__ import annotations
 
+import math
 from statistics import NormalDist
 from typing import NamedTuple
 
@@ -206,7 +207,7 @@ class RankRidge:
             s2 = (float(resid @ resid) + 1.0) / (n + 1.0)
             # w = mean + sqrt(s2) * L^-T z has covariance s2 * (L L^T)^-1: keep sqrt(s2) L^-T
             draw = np.sqrt(s2) * inverse_t
-            self._fit = _Fit(n, mean, draw, t, sorted_values, float(t.min()))
+            self._fit = _Fit(n, mean, draw, t, sorted_values, float(t.min()) if n else math.nan)
         return self._fit
 
     def targets(self) -> np.ndarray:

@@ -25,6 +25,22 @@ def test_rank_scores_depend_only_on_the_order_and_ties_share() -> None:
     assert scores[0] == scores[3] and scores[1] < scores[0] < scores[2]
 
 
+def test_rank_scores_of_every_size_match_their_definition() -> None:
+    # normal scores are computed several sizes at a time while the history grows one by one;
+    # each size must still equal its own definition, ties included (their mean score)
+    rng = np.random.default_rng(4)
+    for n in [*range(0, 70), 300, 600]:
+        y = np.round(rng.normal(size=n), 1)
+        normal = np.array([NormalDist().inv_cdf((i + 0.5) / n) for i in range(n)])
+        want = np.empty(n)
+        want[np.argsort(y, kind="stable")] = normal
+        for value in np.unique(y):
+            want[y == value] = want[y == value].mean()
+        assert rank_scores(y) == pytest.approx(want, abs=1e-12)
+    empty = RankRidge(3)
+    assert empty.fitted == 0 and empty.current  # an empty model has nothing to fit
+
+
 def _model(n: int, **kwargs) -> tuple[RankRidge, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     x = (rng.random((n, 12)) < 0.3).astype(float)
