@@ -90,6 +90,15 @@ class Encoding:
                     [order[r] for r in (rank[j] - 1, rank[j] + 1) if 0 <= r < len(order)]
                     for j in range(len(d.choices))]
         self.is_ordered = np.array([i in self._neighbours for i in range(self.n_dims)], dtype=bool)
+        # the same as arrays: [dim, code] -> its neighbours (the first repeated when only one)
+        # and how many there are
+        width = max((len(c) for c in self._neighbours.values()), default=0)
+        self._near = np.zeros((self.n_dims, width, 2), dtype=np.int64)
+        self._near_count = np.ones((self.n_dims, width), dtype=np.int64)
+        for i, per_code in self._neighbours.items():
+            for j, near in enumerate(per_code):
+                self._near[i, j] = [near[0], near[-1]]
+                self._near_count[i, j] = len(near)
 
     def _init_conditions(self) -> None:
         """Conditional dimensions (``Dimension.when``) as lookups over the depth codes."""
@@ -258,10 +267,12 @@ class Encoding:
                 codes[r, d] = (codes[r, d] + step) % self.n_choices[d]
                 ordered = self.is_ordered[d] if self._neighbours else None
                 if ordered is not None and ordered.any():
-                    for row, dim in zip(r[ordered].tolist(), d[ordered].tolist()):
-                        if rng.random() < NEIGHBOUR_PROBABILITY:
-                            near = self._neighbours[dim][int(parent[dim])]
-                            codes[row, dim] = near[int(rng.integers(len(near)))]
+                    r, d = r[ordered], d[ordered]
+                    # a neighbour with probability NEIGHBOUR_PROBABILITY, each side alike
+                    to_near = rng.random(len(d)) < NEIGHBOUR_PROBABILITY
+                    side = (rng.random(len(d)) * self._near_count[d, parent[d]]).astype(np.int64)
+                    r, d, side = r[to_near], d[to_near], side[to_near]
+                    codes[r, d] = self._near[d, parent[d], side]
             if not layer.all():
                 for r, d in zip(rows[~layer].tolist(), dims[~layer].tolist()):
                     codes[r, d] = self._mutate_mask(rng, d, int(codes[r, d]))

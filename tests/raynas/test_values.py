@@ -186,6 +186,12 @@ def test_numeric_value_mutation_prefers_neighbours():
     # neighbours: with NEIGHBOUR_PROBABILITY, plus their share of the uniform moves
     expected = NEIGHBOUR_PROBABILITY + (1 - NEIGHBOUR_PROBABILITY) / 2
     assert abs(near - expected) < 0.03
+    assert abs(mutants.count(16) - mutants.count(64)) < 0.06 * len(mutants)  # either side
+    # the smallest value has one neighbour: it takes it, or a uniform move
+    edge = [enc.decode(c)["width"] for c in enc.mutate(np.random.default_rng(1),
+                                                       np.array(enc.encode({"width": 8})), 4000)]
+    share = NEIGHBOUR_PROBABILITY + (1 - NEIGHBOUR_PROBABILITY) / 4
+    assert 8 not in edge and abs(edge.count(16) / len(edge) - share) < 0.03
 
 
 def test_mutation_leaves_left_out_blocks_alone(space):
