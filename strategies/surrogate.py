@@ -229,7 +229,7 @@ class RankRidge:
         observed = fit.sorted_values
         rank = (np.searchsorted(observed, y, "left") + np.searchsorted(observed, y, "right")
                 - 1) / 2.0
-        return normal_quantile((np.clip(rank, 0, fit.n - 1) + 0.5) / fit.n)
+        return normal_quantile((np.minimum(np.maximum(rank, 0), fit.n - 1) + 0.5) / fit.n)
 
     def sample_weights(self, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
         """One posterior draw of the weights (``scale`` multiplies its spread)."""
