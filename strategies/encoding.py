@@ -80,25 +80,22 @@ class Encoding:
         self._init_conditions()
 
     def _init_ordered(self) -> None:
-        """Numeric value choices: each candidate's neighbours in value order."""
-        self._neighbours: dict[int, list[list[int]]] = {}
-        for i, d in enumerate(self.space.dimensions):
-            if d.numeric and len(d.choices) > 2:
-                order = sorted(range(len(d.choices)), key=lambda j: d.choices[j])
-                rank = {j: r for r, j in enumerate(order)}
-                self._neighbours[i] = [
-                    [order[r] for r in (rank[j] - 1, rank[j] + 1) if 0 <= r < len(order)]
-                    for j in range(len(d.choices))]
-        self.is_ordered = np.array([i in self._neighbours for i in range(self.n_dims)], dtype=bool)
-        # the same as arrays: [dim, code] -> its neighbours (the first repeated when only one)
-        # and how many there are
-        width = max((len(c) for c in self._neighbours.values()), default=0)
+        """Numeric value choices (more than two candidates): each candidate's neighbours in
+        value order, ``_near[dim, code]`` (the one neighbour twice at either end), and how many
+        there are, ``_near_count[dim, code]``."""
+        numeric = [(i, d) for i, d in enumerate(self.space.dimensions)
+                   if d.numeric and len(d.choices) > 2]
+        width = max((len(d.choices) for _, d in numeric), default=0)
         self._near = np.zeros((self.n_dims, width, 2), dtype=np.int64)
         self._near_count = np.ones((self.n_dims, width), dtype=np.int64)
-        for i, per_code in self._neighbours.items():
-            for j, near in enumerate(per_code):
+        for i, d in numeric:
+            order = sorted(range(len(d.choices)), key=lambda j: d.choices[j])
+            for r, j in enumerate(order):
+                near = [order[s] for s in (r - 1, r + 1) if 0 <= s < len(order)]
                 self._near[i, j] = [near[0], near[-1]]
                 self._near_count[i, j] = len(near)
+        self.is_ordered = np.zeros(self.n_dims, dtype=bool)
+        self.is_ordered[[i for i, _ in numeric]] = True
 
     def _init_conditions(self) -> None:
         """Conditional dimensions (``Dimension.when``) as lookups over the depth codes."""
@@ -265,8 +262,8 @@ class Encoding:
                 r, d = rows[layer], dims[layer]
                 step = rng.integers(1, self.n_choices[d])
                 codes[r, d] = (codes[r, d] + step) % self.n_choices[d]
-                ordered = self.is_ordered[d] if self._neighbours else None
-                if ordered is not None and ordered.any():
+                ordered = self.is_ordered[d]
+                if ordered.any():
                     r, d = r[ordered], d[ordered]
                     # a neighbour with probability NEIGHBOUR_PROBABILITY, each side alike
                     to_near = rng.random(len(d)) < NEIGHBOUR_PROBABILITY

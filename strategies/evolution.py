@@ -164,7 +164,6 @@ class RegularizedEvolution(Strategy):
         self._front_index = np.zeros(0, dtype=np.int64)
         self._front_values = np.zeros((0, self.n_objectives))
         self._n_observed = 0
-        self._front_cache: tuple[tuple, np.ndarray] | None = None
         # the front's rows on the models' scales while the models lag (NaN: not scored yet),
         # valid for one fit of every model (the key), so a new front point costs one row
         self._front_scaled = np.zeros((0, self.n_objectives))
@@ -262,18 +261,12 @@ class RegularizedEvolution(Strategy):
                                         np.full((1, self.n_objectives), np.nan)])
 
     def _front_on_model_scale(self) -> np.ndarray:
-        """The non-dominated results on the models' rank scales, negated (to minimise);
-        cached until the front or a model's fit changes."""
+        """The non-dominated results on the models' rank scales, negated (to minimise)."""
         models = self._surrogates
-        key = (len(self._front_index), int(self._front_index[-1]),
-               *(m.fitted for m in models))
-        if self._front_cache is None or self._front_cache[0] != key:
-            if all(m.current for m in models):
-                front = -np.column_stack([m.targets()[self._front_index] for m in models])
-            else:  # a long run: the models lag the newest results a little (see RankRidge)
-                front = -self._front_scores(key[2:])
-            self._front_cache = (key, front)
-        return self._front_cache[1]
+        if all(m.current for m in models):
+            return -np.column_stack([m.targets()[self._front_index] for m in models])
+        # a long run: the models lag the newest results a little (see RankRidge)
+        return -self._front_scores(tuple(m.fitted for m in models))
 
     def _front_scores(self, fits: tuple) -> np.ndarray:
         """The front's values on the lagging models' rank scales, one row per front point;

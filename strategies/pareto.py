@@ -51,13 +51,10 @@ def weakly_dominates(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def compare_to_rows(point: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(below, above)`` for one point against each row: ``below[i]`` when the point is no
     larger than ``rows[i]`` in every objective and not equal (minimising: it dominates the
-    row), ``above[i]`` the other way round (the row dominates it). One objective at a time."""
-    columns = np.asarray(rows, dtype=float).T
-    below = point[0] <= columns[0]
-    above = point[0] >= columns[0]
-    for j in range(1, len(point)):
-        below &= point[j] <= columns[j]
-        above &= point[j] >= columns[j]
+    row), ``above[i]`` the other way round (the row dominates it)."""
+    point, rows = _as_points(point), _as_points(rows)
+    below = weakly_dominates(point, rows)[0]
+    above = weakly_dominates(rows, point)[:, 0]
     equal = below & above
     return below & ~equal, above & ~equal
 
