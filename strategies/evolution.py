@@ -15,7 +15,7 @@ import numpy as np
 from raynas.core.space import SearchSpace, SeedLike
 from raynas.strategies.base import Strategy, fidelity_key
 from raynas.strategies.pareto import (RankPeeling, SlidingDominance, best_improvement,
-                                      compare_to_rows, crowding_distance)
+                                      compare_to_rows, crowding_distance_one_rank)
 from raynas.strategies.surrogate import RankRidge
 
 MODELS = ("ridge", None)
@@ -186,7 +186,8 @@ class RegularizedEvolution(Strategy):
             self._ranks = None
             self._crowding = {}
             values = -np.array(score, dtype=float)
-            values[~np.isfinite(values)] = np.finfo(float).max  # failures: worst
+            if not all(map(math.isfinite, score)):
+                values[~np.isfinite(values)] = np.finfo(float).max  # failures: worst
             self._members.append(values)
             start = len(self._levels) + 1 - len(self._members.points)
             self._levels = np.append(self._levels[start:],
@@ -195,7 +196,7 @@ class RegularizedEvolution(Strategy):
                 x = self._enc.features(row[None, :])[0]
                 for model, value in zip(self._surrogates, score):
                     model.add(x, value)
-                self._update_front(np.array(score, dtype=float))
+                self._update_front(score)
             return
         if self._surrogate is not None:
             self._surrogate.add(self._enc.features(row[None, :])[0],
@@ -239,26 +240,28 @@ class RegularizedEvolution(Strategy):
         if rank not in self._crowding:
             members = np.flatnonzero(ranks == rank)
             crowding = np.zeros(len(ranks))
-            crowding[members] = crowding_distance(self._members.points[members],
-                                                  np.zeros(len(members), dtype=np.int64))
+            crowding[members] = crowding_distance_one_rank(self._members.points[members])
             self._crowding[rank] = crowding
         crowding = self._crowding[rank][tied]
         return int(tied[crowding == crowding.max()].min())  # the oldest of the most isolated
 
-    def _update_front(self, value: np.ndarray) -> None:
+    def _update_front(self, score: tuple[float, ...]) -> None:
         index = self._n_observed
         self._n_observed += 1
-        if not np.isfinite(value).all():
+        if not all(map(math.isfinite, score)):
             return
         front = self._front_values
-        below, above = compare_to_rows(value, front)  # values to maximise
+        below, above = compare_to_rows(np.array(score, dtype=float), front)  # to maximise
         if below.any():
             return  # a front point dominates it
-        keep = ~above
-        self._front_index = np.append(self._front_index[keep], index)
-        self._front_values = np.vstack([front[keep], value])
-        self._front_scaled = np.vstack([self._front_scaled[keep],
-                                        np.full((1, self.n_objectives), np.nan)])
+        if above.any():
+            keep = ~above
+            front, self._front_index = front[keep], self._front_index[keep]
+            self._front_scaled = self._front_scaled[keep]
+        self._front_index = np.append(self._front_index, index)
+        self._front_values = np.concatenate([front, [score]])
+        self._front_scaled = np.concatenate([self._front_scaled,
+                                             np.full((1, self.n_objectives), np.nan)])
 
     def _front_on_model_scale(self) -> np.ndarray:
         """The non-dominated results on the models' rank scales, negated (to minimise)."""

@@ -52,11 +52,14 @@ def compare_to_rows(point: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np
     """``(below, above)`` for one point against each row: ``below[i]`` when the point is no
     larger than ``rows[i]`` in every objective and not equal (minimising: it dominates the
     row), ``above[i]`` the other way round (the row dominates it)."""
-    point, rows = _as_points(point), _as_points(rows)
-    below = weakly_dominates(point, rows)[0]
-    above = weakly_dominates(rows, point)[:, 0]
-    equal = below & above
-    return below & ~equal, above & ~equal
+    values, rows = _as_points(point)[0].tolist(), _as_points(rows)
+    no_larger = np.ones(len(rows), dtype=bool)
+    no_smaller = np.ones(len(rows), dtype=bool)
+    for j, value in enumerate(values):  # one objective at a time (see weakly_dominates)
+        column = rows[:, j]
+        no_larger &= value <= column
+        no_smaller &= value >= column
+    return no_larger & ~no_smaller, no_smaller & ~no_larger
 
 
 def non_dominated(points: np.ndarray) -> np.ndarray:
@@ -153,7 +156,7 @@ class SlidingDominance:
         point = np.asarray(point, dtype=float)
         start = max(0, len(self.points) + 1 - self.size)
         kept = self.points[start:]
-        self.points = np.vstack([kept, point])
+        self.points = np.concatenate([kept, point.reshape(1, -1)])
         self._unread += 1
         if self._matrix is None or self._unread > self._UNREAD_APPENDS:
             self._matrix = None
@@ -209,22 +212,19 @@ def crowding_distance(points: np.ndarray, ranks: np.ndarray | None = None) -> np
     out = np.zeros(n)
     if n == 0:
         return out
+    if (ranks == ranks[0]).all():  # one rank (a tournament's case)
+        return crowding_distance_one_rank(p)
+    # by rank, then by value, per objective; the rank groups line up in every column
+    order = np.column_stack([np.lexsort((p[:, j], ranks)) for j in range(m)])   # (n, m)
+    r = np.sort(ranks, kind="stable")
     first = np.zeros(n, dtype=bool)
     last = np.zeros(n, dtype=bool)
-    if (ranks == ranks[0]).all():  # one rank (a tournament's case): a plain sort per objective
-        order = np.argsort(p, axis=0, kind="stable")
-        first[0] = last[-1] = True
-        v = p[order, np.arange(m)]
-        span = v[-1] - v[0]  # broadcasts over the rows
-    else:  # by rank, then by value, per objective; the rank groups line up in every column
-        order = np.column_stack([np.lexsort((p[:, j], ranks)) for j in range(m)])   # (n, m)
-        r = np.sort(ranks, kind="stable")
-        first[0] = last[-1] = True
-        first[1:] = r[1:] != r[:-1]
-        last[:-1] = r[1:] != r[:-1]
-        group = np.cumsum(first) - 1
-        v = np.take_along_axis(p, order, axis=0)
-        span = (v[last] - v[first])[group]
+    first[0] = last[-1] = True
+    first[1:] = r[1:] != r[:-1]
+    last[:-1] = r[1:] != r[:-1]
+    group = np.cumsum(first) - 1
+    v = np.take_along_axis(p, order, axis=0)
+    span = (v[last] - v[first])[group]
     gap = np.zeros((n, m))
     gap[1:-1] = v[2:] - v[:-2]
     inner = ~(first | last)[:, None]
@@ -232,6 +232,26 @@ def crowding_distance(points: np.ndarray, ranks: np.ndarray | None = None) -> np
     contrib[first | last] = np.inf
     scattered = np.empty((n, m))
     scattered[order, np.arange(m)] = contrib
+    for j in range(m):  # summed in objective order, as one objective at a time would
+        out += scattered[:, j]
+    return out
+
+
+def crowding_distance_one_rank(points: np.ndarray) -> np.ndarray:
+    """:func:`crowding_distance` of points that all share one rank (the same values, one
+    sort per objective)."""
+    p = _as_points(points)
+    n, m = p.shape
+    order = np.argsort(p, axis=0, kind="stable")
+    v = np.take_along_axis(p, order, axis=0)
+    span = v[-1] - v[0]
+    contrib = np.full((n, m), np.inf)  # the extremes
+    if n > 2:
+        spread = span > 0
+        contrib[1:-1] = np.where(spread, (v[2:] - v[:-2]) / np.where(spread, span, 1.0), 0.0)
+    scattered = np.empty((n, m))
+    np.put_along_axis(scattered, order, contrib, axis=0)
+    out = np.zeros(n)
     for j in range(m):  # summed in objective order, as one objective at a time would
         out += scattered[:, j]
     return out
@@ -319,7 +339,9 @@ def best_improvement(front: np.ndarray, candidates: np.ndarray, reference: np.nd
         return best, float(gain[best])
     f = np.minimum(f if front_is_non_dominated else f[non_dominated(f)], ref)
     room_c, room_f = (ref - c).T.copy(), (ref - f).T.copy()  # up to the reference, per axis
-    box = np.prod(ref - c, axis=1)
+    box = room_c[0].copy()
+    for room in room_c[1:]:  # the product in objective order, as np.prod(ref - c, axis=1)
+        box *= room
     # (c, n): vol(box(max(q, p))), one objective at a time (ref - max(q, p) = min of the rooms)
     clipped_box = np.minimum.outer(room_c[0], room_f[0])
     side = np.empty_like(clipped_box)
@@ -376,13 +398,15 @@ def _clipped_hv3(f: np.ndarray, c: np.ndarray, ref: np.ndarray) -> np.ndarray:
     the few left, padded with the reference point (which adds nothing)."""
     front_axes, candidate_axes = f.T[:, None, :], c.T[:, :, None]
     clipped = np.maximum(candidate_axes, front_axes)                       # (3, c, n)
-    better = front_axes < candidate_axes                                    # q better than p
+    b0, b1, b2 = front_axes < candidate_axes                                # q better than p
     # q better in the two other objectives only: max(q, p) is p moved along that axis
-    moved = (better.sum(axis=0) == 2) & ~better                            # (3, c, n)
+    moved = np.stack([b1 & b2 & ~b0, b0 & b2 & ~b1, b0 & b1 & ~b2])        # (3, c, n)
     on_axis = np.where(moved, clipped, np.inf)
     closest = on_axis.argmin(axis=2)                                        # (3, c)
-    limit = on_axis.min(axis=2)
-    keep = (clipped < limit[:, :, None]).all(axis=0)                        # (c, n)
+    limit = np.take_along_axis(on_axis, closest[:, :, None], axis=2)       # (3, c, 1)
+    below = clipped < limit
+    keep = below[0] & below[1] & below[2]                                   # (c, n)
+    limit = limit[:, :, 0]
     axis, candidate = np.nonzero(np.isfinite(limit))
     keep[candidate, closest[axis, candidate]] = True
     k = max(1, int(keep.sum(axis=1).max()))

@@ -169,6 +169,7 @@ class RankRidge:
         self._ridge = self.alpha * np.eye(n_features)
         self.n = 0
         self._fit: _Fit | None = None
+        self._refit_at = 0  # refit when n reaches this
 
     def add(self, x: np.ndarray, y: float) -> None:
         """Append one observation (feature row ``x``, value ``y``)."""
@@ -190,13 +191,14 @@ class RankRidge:
         """How many observations the fit the model uses now covers."""
         return self._posterior().n
 
-    def _due(self) -> bool:
-        fit = self._fit
-        return (fit is None or self.n <= self.exact_until
-                or self.n - fit.n >= max(1, int(fit.n * self.stale_fraction + 1e-9)))
+    def _next_fit_at(self, fitted: int) -> int:
+        """The number of observations at which a fit covering ``fitted`` is refitted."""
+        if fitted + 1 <= self.exact_until:
+            return fitted + 1
+        return fitted + max(1, int(fitted * self.stale_fraction + 1e-9))
 
     def _posterior(self) -> "_Fit":
-        if self._fit is None or (self._fit.n != self.n and self._due()):
+        if self.n >= self._refit_at:  # the first fit, or the fit is due
             n = self.n
             x, y = self._x[:n], self._y[:n]
             t, sorted_values = _ranked(y)
@@ -208,6 +210,7 @@ class RankRidge:
             # w = mean + sqrt(s2) * L^-T z has covariance s2 * (L L^T)^-1: keep sqrt(s2) L^-T
             draw = np.sqrt(s2) * inverse_t
             self._fit = _Fit(n, mean, draw, t, sorted_values, float(t.min()) if n else math.nan)
+            self._refit_at = self._next_fit_at(n)
         return self._fit
 
     def targets(self) -> np.ndarray:
@@ -236,8 +239,8 @@ class RankRidge:
         if self.n == 0:
             return rng.standard_normal(self.n_features)
         fit = self._posterior()
-        z = rng.standard_normal(self.n_features)
-        return fit.mean + scale * (fit.draw @ z)
+        spread = fit.draw @ rng.standard_normal(self.n_features)
+        return fit.mean + (spread if scale == 1.0 else scale * spread)
 
 
 class _Fit(NamedTuple):
