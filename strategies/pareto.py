@@ -243,14 +243,15 @@ def crowding_distance_one_rank(points: np.ndarray) -> np.ndarray:
     p = _as_points(points)
     n, m = p.shape
     order = np.argsort(p, axis=0, kind="stable")
-    v = np.take_along_axis(p, order, axis=0)
+    columns = np.arange(m)
+    v = p[order, columns]
     span = v[-1] - v[0]
     contrib = np.full((n, m), np.inf)  # the extremes
     if n > 2:
         spread = span > 0
         contrib[1:-1] = np.where(spread, (v[2:] - v[:-2]) / np.where(spread, span, 1.0), 0.0)
     scattered = np.empty((n, m))
-    np.put_along_axis(scattered, order, contrib, axis=0)
+    scattered[order, columns] = contrib
     out = np.zeros(n)
     for j in range(m):  # summed in objective order, as one objective at a time would
         out += scattered[:, j]
