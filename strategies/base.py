@@ -137,7 +137,7 @@ class Strategy(ABC):
         self._seen[key] = None
         self._pending[key] = self._pending.get(key, 0) + 1
         self.n_asked += 1
-        parent_code = None if parent is None else tuple(int(v) for v in parent)
+        parent_code = None if parent is None else tuple(np.asarray(parent).tolist())
         if parent_code is not None:
             self._parents[key] = parent_code
         self._last_parent = parent_code
