@@ -123,21 +123,22 @@ def rank_scores(y: np.ndarray) -> np.ndarray:
     return _ranked(y)[0]
 
 
-def _ranked(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(rank_scores(y), y sorted)``."""
+def _ranked(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(rank_scores(y), y sorted, _normal_scores(len(y)))``."""
     n = len(y)
     order = np.argsort(y, kind="stable")
     scores = np.empty(n)
     ys = y[order]
     starts = ys[1:] != ys[:-1]
+    normal = _normal_scores(n)
     if starts.all():
-        scores[order] = _normal_scores(n)
-        return scores, ys
+        scores[order] = normal
+        return scores, ys, normal
     # ties: each run of equal sorted values gets its mean score (the sort is stable, so a
     # run is summed in the order of the observations, as a bincount over them would)
     group = np.concatenate([[0], np.cumsum(starts)])
-    scores[order] = (np.bincount(group, weights=_normal_scores(n)) / np.bincount(group))[group]
-    return scores, ys
+    scores[order] = (np.bincount(group, weights=normal) / np.bincount(group))[group]
+    return scores, ys, normal
 
 
 class RankRidge:
@@ -201,7 +202,7 @@ class RankRidge:
         if self.n >= self._refit_at:  # the first fit, or the fit is due
             n = self.n
             x, y = self._x[:n], self._y[:n]
-            t, sorted_values = _ranked(y)
+            t, sorted_values, normal_scores = _ranked(y)
             a = self._xtx + self._ridge
             inverse_t = _inverse_cholesky_t(a)
             mean = np.linalg.solve(a, x.T @ t)
@@ -209,7 +210,8 @@ class RankRidge:
             s2 = (float(resid @ resid) + 1.0) / (n + 1.0)
             # w = mean + sqrt(s2) * L^-T z has covariance s2 * (L L^T)^-1: keep sqrt(s2) L^-T
             draw = np.sqrt(s2) * inverse_t
-            self._fit = _Fit(n, mean, draw, t, sorted_values, float(t.min()) if n else math.nan)
+            self._fit = _Fit(n, mean, draw, t, sorted_values, float(t.min()) if n else math.nan,
+                             normal_scores)
             self._refit_at = self._next_fit_at(n)
         return self._fit
 
@@ -229,10 +231,17 @@ class RankRidge:
         fitted observations (an observed value without ties gets its own target)."""
         fit = self._posterior()
         y = np.asarray(y, dtype=float)
+        if fit.n == 0:
+            return np.full(y.shape, np.nan)  # no scale yet
         observed = fit.sorted_values
-        rank = (np.searchsorted(observed, y, "left") + np.searchsorted(observed, y, "right")
-                - 1) / 2.0
-        return normal_quantile((np.minimum(np.maximum(rank, 0), fit.n - 1) + 0.5) / fit.n)
+        # twice the mid-rank, within [0, n - 1]: whole ranks read the fit's normal scores
+        twice = np.searchsorted(observed, y, "left") + np.searchsorted(observed, y, "right") - 1
+        twice = np.minimum(np.maximum(twice, 0), 2 * fit.n - 2).ravel()
+        half = twice % 2 == 1
+        out = fit.normal_scores[twice // 2]
+        if half.any():
+            out[half] = normal_quantile((twice[half] / 2.0 + 0.5) / fit.n)
+        return out.reshape(y.shape)
 
     def sample_weights(self, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
         """One posterior draw of the weights (``scale`` multiplies its spread)."""
@@ -250,3 +259,4 @@ class _Fit(NamedTuple):
     targets: np.ndarray   # rank scores, in add order
     sorted_values: np.ndarray  # the covered values, ascending
     lowest_target: float  # the smallest rank score
+    normal_scores: np.ndarray  # _normal_scores(n), the score of each whole rank
