@@ -224,7 +224,8 @@ class RegularizedEvolution(Strategy):
         order; the crowding distance (within the member's rank, over the whole population) is
         computed only when the highest fidelity and the best rank leave a tie."""
         if self._ranks is None:
-            self._ranks = RankPeeling(dominance=self._members.matrix)
+            self._ranks = RankPeeling(dominance=self._members.matrix,
+                                      counts=self._members.counts)
         peeling, level = self._ranks, self._levels[picked]
         # the highest fidelity first (as fidelity_key orders single-objective results), then
         # the best rank: peel until one of the members at that fidelity has its rank

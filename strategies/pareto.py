@@ -131,9 +131,9 @@ class SlidingDominance:
     :func:`dominates_matrix`.
 
     :attr:`points` are the window's rows, oldest first; :attr:`matrix` is ``dominates_matrix``
-    of them as floats (``1.0`` where row ``i`` dominates row ``j``). Appends made while nobody
-    reads the matrix (a replay of many results) stop updating it; it is rebuilt once when next
-    read.
+    of them as floats (``1.0`` where row ``i`` dominates row ``j``) and :attr:`counts` its
+    column sums (how many rows dominate each row). Appends made while nobody reads them (a
+    replay of many results) stop updating them; they are rebuilt once when next read.
     """
 
     _UNREAD_APPENDS = 4  # appends without a read after which updating stops
@@ -142,14 +142,22 @@ class SlidingDominance:
         self.size = int(size)
         self.points = np.zeros((0, n_objectives))
         self._matrix: np.ndarray | None = np.zeros((0, 0))
+        self._counts = np.zeros(0)
         self._unread = 0
 
     @property
     def matrix(self) -> np.ndarray:
         if self._matrix is None:
             self._matrix = dominates_matrix(self.points).astype(np.float64)
+            self._counts = self._matrix.sum(axis=0)
         self._unread = 0
         return self._matrix
+
+    @property
+    def counts(self) -> np.ndarray:
+        """How many rows dominate each row (floats; read-only by convention)."""
+        self.matrix  # noqa: B018 - rebuilds both when the updates stopped
+        return self._counts
 
     def append(self, point: np.ndarray) -> None:
         """Add ``point`` (one row) as the newest; the oldest leaves when the window is full."""
@@ -164,9 +172,16 @@ class SlidingDominance:
         n = len(self.points)
         matrix = np.empty((n, n))
         matrix[:-1, :-1] = self._matrix[start:, start:]
-        matrix[-1, :-1], matrix[:-1, -1] = compare_to_rows(point, kept)
+        dominated, dominating = compare_to_rows(point, kept)
+        matrix[-1, :-1], matrix[:-1, -1] = dominated, dominating
         matrix[-1, -1] = 0.0
-        self._matrix = matrix
+        counts = np.empty(n)
+        counts[:-1] = self._counts[start:]
+        if start:  # the rows that left no longer dominate anyone
+            counts[:-1] -= self._matrix[:start, start:].sum(axis=0)
+        counts[:-1] += dominated
+        counts[-1] = np.count_nonzero(dominating)
+        self._matrix, self._counts = matrix, counts
 
 
 class RankPeeling:
@@ -179,7 +194,8 @@ class RankPeeling:
     dominance matrix.
     """
 
-    def __init__(self, points: np.ndarray | None = None, dominance: np.ndarray | None = None):
+    def __init__(self, points: np.ndarray | None = None, dominance: np.ndarray | None = None,
+                 counts: np.ndarray | None = None):
         if dominance is None:
             dominance = dominates_matrix(_as_points(points)).astype(np.float64)
         n = len(dominance)
@@ -187,16 +203,21 @@ class RankPeeling:
         self.depth = 0  # ranks below this are peeled
         self._remaining = np.ones(n, dtype=bool)
         self._dom = dominance
-        self._count = dominance.sum(axis=0)  # counts stay exact; @ runs on BLAS
+        # counts stay exact; @ runs on BLAS
+        self._count = dominance.sum(axis=0) if counts is None else np.array(counts, dtype=float)
+        self._peeled: np.ndarray | None = None  # the last rank, until its points are removed
 
     def peel(self) -> bool:
         """Peel the next rank; False (and nothing done) when every point is ranked."""
+        if self._peeled is not None:  # the last rank's points leave the counts only now
+            self._count -= self._peeled.astype(np.float64) @ self._dom
+            self._peeled = None
         if not self._remaining.any():
             return False
         current = self._remaining & (self._count == 0)
         self.ranks[current] = self.depth
         self._remaining &= ~current
-        self._count -= current.astype(np.float64) @ self._dom
+        self._peeled = current
         self.depth += 1
         return True
 

@@ -55,19 +55,23 @@ def test_sliding_dominance_and_lazy_peeling_match_the_full_sort(m) -> None:
         points = np.array(history[-12:])
         assert np.array_equal(window.points, points)
         assert np.array_equal(window.matrix, dominates_matrix(points).astype(float))
-        peeling = RankPeeling(dominance=window.matrix)
+        assert np.array_equal(window.counts, window.matrix.sum(axis=0))  # kept by the appends
         want = brute_ranks(points)
-        for depth in range(int(want.max()) + 1):
-            assert peeling.peel()
-            # after each peel, exactly the ranks up to that depth are known, and right
-            assert np.array_equal(peeling.ranks, np.where(want <= depth, want, -1))
-        assert not peeling.peel()
+        for peeling in (RankPeeling(dominance=window.matrix),
+                        RankPeeling(dominance=window.matrix, counts=window.counts)):
+            for depth in range(int(want.max()) + 1):
+                assert peeling.peel()
+                # after each peel, exactly the ranks up to that depth are known, and right
+                assert np.array_equal(peeling.ranks, np.where(want <= depth, want, -1))
+            assert not peeling.peel()
+        assert np.array_equal(window.counts, window.matrix.sum(axis=0))  # not changed by it
     # many appends without a read (a replay): the matrix is rebuilt when read
     for _ in range(30):
         history.append(rng.integers(0, 4, size=m).astype(float))
         window.append(history[-1])
     points = np.array(history[-12:])
     assert np.array_equal(window.matrix, dominates_matrix(points).astype(float))
+    assert np.array_equal(window.counts, window.matrix.sum(axis=0))
 
 
 def test_crowding_distance_of_one_rank_matches_the_grouped_computation() -> None:
