@@ -116,20 +116,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--told", default="200,1000,10000")
     parser.add_argument("--pairs", type=int, default=300)
     parser.add_argument("--objectives", default="1,2,3")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure each setting this many times and print the medians of "
+                             "the rounds' figures, with the range of their means (a shared "
+                             "machine's speed drifts between runs)")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds must be >= 1, got {args.rounds}")
 
     import raynas.spaces
 
     space = SearchSpace.from_model(raynas.spaces.get(args.space))
     print(f"{args.strategy} on {args.space} ({space.size:,} genomes); CPU µs per ask+tell "
-          f"over {args.pairs} pairs after `told` results; replay = time to replay them")
+          f"over {args.pairs} pairs after `told` results; replay = time to replay them"
+          + (f"; medians of {args.rounds} rounds" if args.rounds > 1 else ""))
     print(f"{'objectives':>10} {'told':>7} {'mean µs':>9} {'median µs':>10} {'p95 µs':>8} "
-          f"{'replay s':>9}")
+          f"{'replay s':>9}" + ("  means of the rounds" if args.rounds > 1 else ""))
     for n in (int(v) for v in args.objectives.split(",")):
         for told in (int(v) for v in args.told.split(",")):
-            figures = measure(space, args.strategy, n, told, args.pairs)
+            rounds = [measure(space, args.strategy, n, told, args.pairs)
+                      for _ in range(args.rounds)]
+            figures = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
+            spread = (f"  {min(r['mean_us'] for r in rounds):.0f}-"
+                      f"{max(r['mean_us'] for r in rounds):.0f}" if args.rounds > 1 else "")
             print(f"{n:>10} {told:>7} {figures['mean_us']:>9.0f} {figures['median_us']:>10.0f} "
-                  f"{figures['p95_us']:>8.0f} {figures['replay_s']:>9.2f}", flush=True)
+                  f"{figures['p95_us']:>8.0f} {figures['replay_s']:>9.2f}{spread}", flush=True)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@
    worker per trial, loggers on). Steady-state trials/s come from the trials' finish times
    after the first quarter; a ratio is the median of the per-round ratios (the runs of a
    round are seconds apart, and this machine's speed drifts by tens of percent over minutes).
+   Each run's CPU is read by role (the driver, the trials' workers, the rest of Ray; see
+   :mod:`raynas.bench.cpu_usage`), per trial, with the cores busy on average: a run that
+   leaves cores idle waits on round trips, not on CPU.
 3. Training throughput: the mnist space's fixed model in a raynas trial against the same
    training in a plain PyTorch loop run as a Ray task with one CPU (the same kind of process
    as a trial), alternating, median of the per-pair ratios; the plain loop in the driver
@@ -35,6 +38,7 @@ import torch
 import torch.nn as nn
 from ray.tune.search import Searcher
 
+from raynas.bench.cpu_usage import ROLES, CpuReading
 from raynas.core.mutables import LayerChoice
 
 
@@ -360,6 +364,8 @@ class Ratios:
     tuned_runs: list[float]
     ours_runs: list[float]
     on_demand_runs: list[float] = field(default_factory=list)
+    #: per setup ("tuned", "on demand", "raynas"), one :class:`CpuUse` per round
+    cpu: dict[str, list["CpuUse"]] = field(default_factory=dict)
 
     @property
     def tuned(self) -> float:
@@ -386,19 +392,52 @@ class Ratios:
         return statistics.median(a / b for a, b in zip(self.ours_runs, self.on_demand_runs))
 
 
+@dataclass
+class CpuUse:
+    """Where one run's CPU went: milliseconds per trial by role (see
+    :mod:`raynas.bench.cpu_usage`) and the cores busy on average over the run."""
+
+    ms_per_trial: dict[str, float]
+    cores_busy: float
+
+    @classmethod
+    def of(cls, run: Callable[[], float], trials: int) -> tuple[float, "CpuUse"]:
+        """``(run(), its CpuUse)`` for a run of ``trials`` trials."""
+        before, started = CpuReading.take(), time.perf_counter()
+        rate = run()
+        wall = time.perf_counter() - started
+        used = CpuReading.take().since(before)
+        return rate, cls({role: 1000 * used[role] / trials for role in ROLES},
+                         sum(used.values()) / wall if wall > 0 else 0.0)
+
+
 def measure_ratios(kind: str, max_batches: int | None, trials: int, default_trials: int,
                    repeats: int) -> Ratios:
     """Plain Tune defaults once, then ``repeats`` rounds of tuned Tune (trials up front),
-    tuned Tune (trials on demand) and raynas, alternating."""
+    tuned Tune (trials on demand) and raynas, alternating; the CPU each run used by role."""
     defaults = _plain_tune(default_trials, tuned=False, cpus=1.0, max_batches=max_batches)
     result = Ratios(kind, default_trials, defaults, [], [])
+    setups = (("tuned", result.tuned_runs,
+               lambda: _plain_tune(trials, tuned=True, cpus=1.0, max_batches=max_batches)),
+              ("on demand", result.on_demand_runs,
+               lambda: _plain_tune(trials, tuned=True, cpus=1.0, max_batches=max_batches,
+                                   on_demand=True)),
+              ("raynas", result.ours_runs,
+               lambda: _raynas(trials, cpus=1.0, max_batches=max_batches).rate))
     for _ in range(repeats):
-        result.tuned_runs.append(_plain_tune(trials, tuned=True, cpus=1.0,
-                                             max_batches=max_batches))
-        result.on_demand_runs.append(_plain_tune(trials, tuned=True, cpus=1.0,
-                                                 max_batches=max_batches, on_demand=True))
-        result.ours_runs.append(_raynas(trials, cpus=1.0, max_batches=max_batches).rate)
+        for name, runs, run in setups:
+            rate, use = CpuUse.of(run, trials)
+            runs.append(rate)
+            result.cpu.setdefault(name, []).append(use)
     return result
+
+
+def cpu_line(name: str, uses: list[CpuUse]) -> str:
+    """One setup's CPU per trial by role and cores busy, medians over the rounds."""
+    parts = ", ".join(f"{role} {statistics.median(u.ms_per_trial[role] for u in uses):.1f}"
+                      for role in ROLES)
+    busy = statistics.median(u.cores_busy for u in uses)
+    return f"  CPU ms/trial, {name + ':':10} {parts}; {busy:.2f} cores busy"
 
 
 @dataclass
@@ -492,7 +531,8 @@ def overhead_lines(result: Overhead) -> list[str]:
             f"  raynas / Tune defaults  {r.ours / r.defaults:8.1f}x",
             f"  raynas / Tune tuned     {r.ours_per_tuned:8.2f}x  (median of the rounds)",
             *([f"  raynas / ... on demand  {r.ours_per_on_demand:8.2f}x  (median of the rounds)"]
-              if r.ours_per_on_demand is not None else [])]
+              if r.ours_per_on_demand is not None else []),
+            *[cpu_line(name, uses) for name, uses in r.cpu.items()]]
     t = result.throughput
     if t is not None:
         lines += ["", f"training throughput (samples/s, {len(t.in_trial)} alternating runs): in a "

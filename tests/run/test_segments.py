@@ -10,8 +10,8 @@ import time
 import pytest
 import ray
 
-from raynas.bench.overhead import (ScaleRow, block_rates, measure_overhead, overhead_lines,
-                                   rss_growth, scale_rows)
+from raynas.bench.overhead import (ScaleRow, block_rates, cpu_line, measure_overhead,
+                                   measure_ratios, overhead_lines, rss_growth, scale_rows)
 from raynas.results.store import Status, read_trials
 from raynas.run.driver import evolve
 from raynas.run.settings import EvolveSettings
@@ -121,3 +121,16 @@ def test_bench_overhead_scale_table_is_sane():
     lines = overhead_lines(result)
     table = [line for line in lines if line.startswith("| ")]
     assert len(table) == 2 + 6 and "driver RSS MB" in table[0]
+
+
+@pytest.mark.slow  # four small fits: plain Tune three ways and raynas
+def test_bench_overhead_ratios_say_where_the_cpu_went():
+    ratios = measure_ratios("one batch", 1, trials=12, default_trials=2, repeats=1)
+    assert set(ratios.cpu) == {"tuned", "on demand", "raynas"}
+    for name, (use,) in ratios.cpu.items():
+        assert use.ms_per_trial["driver"] > 0      # Tune's loop runs in this process
+        assert use.ms_per_trial["trials"] > 0      # the trainables ran in Ray workers
+        assert 0 < use.cores_busy <= 2.5           # 2 CPUs (and a little rounding)
+    assert 0 < ratios.ours_per_tuned < 100
+    line = cpu_line("raynas", ratios.cpu["raynas"])
+    assert "driver" in line and "trials" in line and "cores busy" in line
