@@ -145,18 +145,22 @@ class SlidingDominance:
         self._counts = np.zeros(0)
         self._unread = 0
 
-    @property
-    def matrix(self) -> np.ndarray:
+    def _read(self) -> None:
+        """Rebuild the matrix and the counts if the updates stopped; a read resumes them."""
         if self._matrix is None:
             self._matrix = dominates_matrix(self.points).astype(np.float64)
             self._counts = self._matrix.sum(axis=0)
         self._unread = 0
+
+    @property
+    def matrix(self) -> np.ndarray:
+        self._read()
         return self._matrix
 
     @property
     def counts(self) -> np.ndarray:
         """How many rows dominate each row (floats; read-only by convention)."""
-        self.matrix  # noqa: B018 - rebuilds both when the updates stopped
+        self._read()
         return self._counts
 
     def append(self, point: np.ndarray) -> None:
