@@ -186,7 +186,8 @@ class RegularizedEvolution(Strategy):
             self._ranks = None
             self._crowding = {}
             values = -np.array(score, dtype=float)
-            if not all(map(math.isfinite, score)):
+            finite = all(map(math.isfinite, score))
+            if not finite:
                 values[~np.isfinite(values)] = np.finfo(float).max  # failures: worst
             self._members.append(values)
             start = len(self._levels) + 1 - len(self._members.points)
@@ -196,7 +197,7 @@ class RegularizedEvolution(Strategy):
                 x = self._enc.features(row[None, :])[0]
                 for model, value in zip(self._surrogates, score):
                     model.add(x, value)
-                self._update_front(score)
+                self._update_front(score, finite)
             return
         if self._surrogate is not None:
             self._surrogate.add(self._enc.features(row[None, :])[0],
@@ -246,10 +247,11 @@ class RegularizedEvolution(Strategy):
         crowding = self._crowding[rank][tied]
         return int(tied[crowding == crowding.max()].min())  # the oldest of the most isolated
 
-    def _update_front(self, score: tuple[float, ...]) -> None:
+    def _update_front(self, score: tuple[float, ...], finite: bool) -> None:
+        """Count the result told and, if ``finite``, add it to the non-dominated set."""
         index = self._n_observed
         self._n_observed += 1
-        if not all(map(math.isfinite, score)):
+        if not finite:
             return
         front = self._front_values
         below, above = compare_to_rows(np.array(score, dtype=float), front)  # to maximise

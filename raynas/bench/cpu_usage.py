@@ -26,6 +26,9 @@ def _ticks_per_second() -> int:
         return 100
 
 
+_TICKS_PER_SECOND = _ticks_per_second()
+
+
 def _stat(pid: int) -> tuple[int, float, str] | None:
     """``(parent pid, CPU seconds, command name)`` of a process, ``None`` if it is gone."""
     try:
@@ -35,7 +38,7 @@ def _stat(pid: int) -> tuple[int, float, str] | None:
     name = text[text.index("(") + 1:text.rindex(")")]
     fields = text[text.rindex(")") + 2:].split()
     # fields from the 3rd of proc(5): state, ppid, ..., utime (14th), stime (15th)
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _ticks_per_second(), name
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND, name
 
 
 def _role(pid: int, name: str, root: int) -> str:
