@@ -41,7 +41,7 @@ _LAZY = {
     "Repeat": "raynas.core.values",
     "fix": "raynas.core.fixing",
     "count_parameters": "raynas.core.fixing",
-    "count_flops": "raynas.core.fixing",
+    "count_flops": "raynas.core.flops",
 }
 
 __all__ = ["Dimension", "Genome", "SearchSpace", "export_architecture", "load_architecture",

@@ -256,21 +256,3 @@ def count_parameters(model: ModelOrFactory, genome: Mapping[str, Any] | None = N
 
     visit(model)
     return sum(seen.values())
-
-
-def count_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
-    """FLOPs of one forward pass of one sample of ``input_shape`` (C, H, W), as counted by
-    ``torch.utils.flop_counter.FlopCounterMode`` (a multiply-add counts 2)."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(torch.zeros(1, *input_shape, device=device))
-    finally:
-        model.train(was_training)
-    return int(counter.get_total_flops())

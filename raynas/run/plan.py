@@ -124,7 +124,8 @@ def make_screen(factory: Callable[[], Any], input_shape: tuple[int, ...],
     (a fixed model's size is known without training), or ``None`` when there are none."""
     if max_params is None and max_flops is None:
         return None
-    from raynas.core.fixing import count_flops, count_parameters, fix
+    from raynas.core.fixing import count_parameters, fix
+    from raynas.core.flops import count_flops
     from raynas.core.values import supernet_or_factory
 
     supernet = supernet_or_factory(factory)  # the factory itself when it holds value choices

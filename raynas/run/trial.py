@@ -31,7 +31,8 @@ import torch
 from ray import tune
 
 from raynas.datasets.sources import DatasetBundle
-from raynas.core.fixing import count_flops, count_parameters, fix
+from raynas.core.fixing import count_parameters, fix
+from raynas.core.flops import count_flops
 from raynas.run.settings import trial_threads
 from raynas.run.space_source import SpaceSource
 from raynas.core.latency import measure_latency

@@ -19,7 +19,8 @@ import torch.nn as nn
 
 from raynas import (InputChoice, LayerChoice, MutableScope, SearchSpace, count_parameters,
                     fix, load_architecture)
-from raynas.core.fixing import FixedInputChoice, FixedLayerChoice, count_flops
+from raynas.core.fixing import FixedInputChoice, FixedLayerChoice
+from raynas.core.flops import count_flops
 from raynas.core.mutables import Mutable, reduce_tensors
 
 
