@@ -33,6 +33,7 @@ from raynas.run.resume import resume_settings
 from raynas.run.settings import EvolveSettings
 from raynas.run.summary import RunSummary, summarize
 from raynas.run.threads import single_thread_blas
+from raynas.run.tune_lookup import memoized_trainable_lookup
 
 __all__ = ["RunError", "RunPlan", "RunSummary", "evolve", "resume_settings"]
 
@@ -201,7 +202,8 @@ class _Segments:
                 failure_config=tune.FailureConfig(max_failures=settings.max_failures),
                 checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)))
         try:
-            tuner.fit()
+            with memoized_trainable_lookup():
+                tuner.fit()
         finally:
             shutil.rmtree(self.storage / name, ignore_errors=True)
 
