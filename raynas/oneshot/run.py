@@ -37,6 +37,7 @@ from raynas.run.resume import resume_settings
 from raynas.run.settings import strategy_options
 from raynas.run.space_source import SpaceSource
 from raynas.run.threads import single_thread_blas
+from raynas.run.tune_lookup import memoized_trainable_lookup
 
 __all__ = ["OneshotSummary", "check_settings", "oneshot", "oneshot_resume_settings"]
 
@@ -304,7 +305,8 @@ def _retrain(plan: RunPlan, writer: ResultsWriter, say: Callable[[str], None],
                     callbacks=[tune_callback(recorder)],
                     failure_config=tune.FailureConfig(max_failures=s.max_failures),
                     checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)))
-            tuner.fit()
+            with memoized_trainable_lookup():
+                tuner.fit()
     finally:
         shutil.rmtree(storage, ignore_errors=True)
 
