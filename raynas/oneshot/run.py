@@ -276,7 +276,7 @@ def _retrain(plan: RunPlan, writer: ResultsWriter, say: Callable[[str], None],
     from raynas.oneshot.retrain import FixedSearcher, RetrainRecorder, retrain_choices
     from raynas.run.progress import RunProgress
     from raynas.run.recorder import tune_callback
-    from raynas.run.trial import DataHandle, make_trainable
+    from raynas.run.trial import DataHandle, is_final_report, make_trainable
 
     s: OneshotSettings = plan.settings  # type: ignore[assignment]
     rows = read_trials(plan.run_dir.path)
@@ -302,7 +302,7 @@ def _retrain(plan: RunPlan, writer: ResultsWriter, say: Callable[[str], None],
                     max_concurrent_trials=max_concurrent(s, len(configs))),
                 run_config=tune.RunConfig(
                     name="raynas-retrain", storage_path=str(storage), verbose=0,
-                    callbacks=[tune_callback(recorder)],
+                    callbacks=[tune_callback(recorder)], stop=is_final_report,
                     failure_config=tune.FailureConfig(max_failures=s.max_failures),
                     checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)))
             with memoized_trainable_lookup():

@@ -187,6 +187,8 @@ class _Segments:
         """One ``Tuner.fit`` of at most ``size`` trials; its Tune folder is removed after."""
         from ray import tune
 
+        from raynas.run.trial import is_final_report
+
         settings, self.count = self.settings, self.count + 1
         name = f"raynas-{self.count}"
         tuner = tune.Tuner(
@@ -198,7 +200,7 @@ class _Segments:
                     settings, min(self.size, self.searcher.remaining))),
             run_config=tune.RunConfig(
                 name=name, storage_path=str(self.storage), verbose=0,
-                callbacks=self.callbacks,
+                callbacks=self.callbacks, stop=is_final_report,
                 failure_config=tune.FailureConfig(max_failures=settings.max_failures),
                 checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)))
         try:

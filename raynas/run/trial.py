@@ -109,6 +109,13 @@ def _placement() -> dict[str, Any]:
     return {**_node(), "gpu_ids": ",".join(str(i) for i in ray.get_gpu_ids()) or None}
 
 
+def is_final_report(trial_id: str, result: dict[str, Any]) -> bool:
+    """Tune's ``stop`` condition of a run: a trial is done at its final report. Without it
+    Tune asks the trainable for one more result, a round trip to the worker on every trial,
+    to learn that the function has returned."""
+    return bool(result.get("final"))
+
+
 def make_trainable(settings: TrialSettings) -> Callable[[dict[str, Any], DataHandle], None]:
     """The run's function trainable, :func:`run_trial` with ``settings`` built in: they travel
     once with the trainable to each worker, not from the object store for every trial as a

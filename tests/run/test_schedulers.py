@@ -126,3 +126,12 @@ def test_ranking_puts_full_fidelity_first_then_the_rung_reached() -> None:
 def test_history_tells_the_fidelity() -> None:
     told = [(value, fidelity) for _, value, fidelity in history(_rows())]
     assert told == [(0.99, 1), (0.80, 8), (0.95, 3), (0.85, 8), (None, None)]
+
+
+def test_a_trial_is_stopped_at_its_final_report_and_not_before():
+    from raynas.run.trial import is_final_report
+
+    assert is_final_report("t1", {"final": True, "status": "completed", "epochs": 2})
+    assert is_final_report("t1", {"final": True, "status": "failed", "epochs": None})
+    assert not is_final_report("t1", {"final": False, "status": "running", "epochs": 1})
+    assert not is_final_report("t1", {"training_iteration": 1})  # no report of raynas' own
