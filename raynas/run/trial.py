@@ -14,7 +14,8 @@ scheduler reads ``accuracy`` there), the last epoch's being the final one (``fin
 status completed). Every report carries ``epochs`` (trained so far) and ``accuracy_curve``
 (the validation accuracy after each epoch), so a trial the scheduler stops ends with a
 complete last report. A failed trial's final report has ``accuracy`` NaN, which the
-schedulers skip.
+schedulers skip. The run's Tune ``stop`` condition is :func:`is_final_report`, so Tune ends
+a trial at that report.
 """
 
 from __future__ import annotations
