@@ -348,9 +348,12 @@ def training_throughput(epochs: int = 2, repeats: int = 3) -> Throughput:
     task's worker is reused too), so that no side pays a process's first training."""
     import ray
 
+    import raynas.spaces
+    from raynas.core.space import SearchSpace
+
     task = ray.remote(num_cpus=1)(_plain_loop)
     result = Throughput([], [], [])
-    genome = _in_trial(1)[1]
+    genome = SearchSpace.from_model(raynas.spaces.get("mnist")).default()
     ray.get(task.remote(1, genome))
     _plain_loop(1, genome)
     for _ in range(repeats):
